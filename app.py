@@ -1,0 +1,5 @@
+"""Streamlit entry point: ``streamlit run app.py`` (or ``screener app``). The UI lives in `screener.ui`."""
+
+from screener.ui import main
+
+main()

@@ -1,0 +1,272 @@
+"""Command-line interface: ``screener data ...``, ``screener universe ...``, ``screener app``.
+
+User errors print one line on stderr and exit with status 1 (2 for usage errors); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from screener.exceptions import ScreenerError
+
+
+class _UsageError(ScreenerError):
+    """A command-line argument is invalid."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _tickers(text: str) -> list[str]:
+    tickers = [t.strip() for t in text.split(",") if t.strip()]
+    if not tickers:
+        raise argparse.ArgumentTypeError("expected comma-separated tickers, e.g. MP,LYC.AX")
+    return tickers
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (silent when stderr is not a terminal, except for the final line)."""
+
+    def __init__(self, label: str, stream=None):
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+
+    def __call__(self, done: int, total: int, ticker: str) -> None:
+        width = 30
+        filled = int(width * done / max(total, 1))
+        line = f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {ticker:<12}"
+        if self.tty:
+            self.stream.write(line)
+            self.stream.flush()
+        if done >= total:
+            self.stream.write((line if not self.tty else "") + "\n")
+            self.stream.flush()
+
+
+def _print_table(rows: list[dict], columns: Sequence[str], out=None) -> None:
+    out = out or sys.stdout
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+    for row in cells:
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+# -- data ---------------------------------------------------------------------------------------------------
+def _cmd_data_import(args: argparse.Namespace) -> int:
+    from screener.data.snapshot import SnapshotProvider
+    from screener.data.store import Store
+
+    provider = SnapshotProvider(args.directory)
+    tickers = args.tickers or provider.tickers()
+    result = provider.fetch(tickers, progress=_ProgressBar("import"))
+    store = Store()
+    written = store.import_bars(result, source=f"snapshot:{Path(args.directory).resolve()}")
+    print(f"imported {len(written)} tickers into {store.root}")
+    for t in result.empty:
+        print(f"warning: {t}: no price file in {provider.prices_dir}", file=sys.stderr)
+    for t, why in result.errors.items():
+        print(f"error: {t}: {why}", file=sys.stderr)
+    return 1 if result.errors or result.empty else 0
+
+
+def _fetch_targets(args: argparse.Namespace) -> list[str]:
+    from screener.data.panel import default_currency
+    from screener.markets import fx_route
+    from screener.universe import load_universe
+
+    if args.universe:
+        uni = load_universe(args.universe)
+        tickers = list(uni.tickers) + list(uni.benchmarks)
+        currencies = {m.ticker: m.currency for m in uni.members}
+        base = uni.base_currency
+    else:
+        tickers = list(args.tickers)
+        currencies = {}
+        base = "USD"
+    fx = []
+    for t in tickers:
+        if not t.endswith("=X"):
+            fx += [s for s, _ in fx_route(currencies.get(t) or default_currency(t), base)]
+    return list(dict.fromkeys(tickers + fx))
+
+
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    from screener.data.store import Store
+    from screener.data.yahoo import YahooProvider, yfinance_version
+
+    tickers = _fetch_targets(args)
+    store = Store()
+    report = store.refresh(tickers, YahooProvider(), start=args.start, end=args.end,
+                           progress=_ProgressBar("fetch"), yfinance_version=yfinance_version())
+    if report.offline:
+        print(f"error: {report.offline}; the store is unchanged and still serves its data "
+              "(see `screener data status` for staleness)", file=sys.stderr)
+        return 1
+    print(f"updated {len(report.updated)} tickers, unchanged {len(report.unchanged)}, "
+          f"re-fetched {len(report.refetched)}, empty {len(report.empty)}, failed {len(report.errors)}")
+    for t, why in report.refetched.items():
+        print(f"note: {t}: {why}", file=sys.stderr)
+    for t in report.empty:
+        print(f"warning: {t}: Yahoo Finance returned no data (unknown or delisted symbol?)", file=sys.stderr)
+    for t, why in report.errors.items():
+        print(f"error: {t}: {why}", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+def _cmd_data_status(args: argparse.Namespace) -> int:
+    from screener.data.store import Store
+
+    store = Store()
+    records = store.status()
+    if args.json:
+        json.dump(records, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if not records:
+        print(f"the store at {store.root} is empty: run `screener data import DIR` or `screener data fetch`")
+        return 0
+    rows = [{**r, "problems": len(r["problems"]) or "", "warnings": len(r["warnings"]) or "",
+             "stale": "stale" if r["stale"] else ""} for r in records]
+    _print_table(rows, ["ticker", "first_date", "last_date", "rows", "source", "stale", "problems", "warnings"])
+    for r in records:
+        for p in r["problems"]:
+            print(f"problem: {p}", file=sys.stderr)
+    return 0
+
+
+def _cmd_data_prices(args: argparse.Namespace) -> int:
+    from screener.data.panel import load_prices
+
+    data = load_prices(args.tickers, currency=args.currency, start=args.start, end=args.end)
+    for t, why in data.missing.items():
+        print(f"error: {t}: {why}", file=sys.stderr)
+    for t in data.stale:
+        print(f"warning: {t}: stale, last date {data.prices[t].last_valid_index().date()}", file=sys.stderr)
+    if data.prices.empty:
+        return 1
+    frame = data.prices
+    if args.csv:
+        frame.to_csv(sys.stdout, date_format="%Y-%m-%d", float_format="%.10g")
+    else:
+        print(f"adjusted close in {data.currency} ({len(frame)} dates)")
+        print(frame.tail(10).to_string(float_format=lambda v: f"{v:.4f}"))
+    return 1 if data.missing else 0
+
+
+# -- universe -----------------------------------------------------------------------------------------------
+def _cmd_universe_list(args: argparse.Namespace) -> int:
+    from screener.universe import list_universes, load_universe
+
+    rows = []
+    for name in list_universes():
+        uni = load_universe(name)
+        rows.append({"name": name, "members": len(uni.members), "base_currency": uni.base_currency,
+                     "benchmarks": ",".join(uni.benchmarks), "title": uni.title})
+    _print_table(rows, ["name", "members", "base_currency", "benchmarks", "title"])
+    return 0
+
+
+def _cmd_universe_show(args: argparse.Namespace) -> int:
+    from screener.universe import load_universe
+
+    uni = load_universe(args.name)
+    if args.json:
+        json.dump(uni.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"{uni.name}: {uni.title} ({len(uni.members)} members, base {uni.base_currency}, "
+          f"benchmarks {', '.join(uni.benchmarks)})")
+    rows = [{"ticker": m.ticker, "name": m.name[:34], "exchange": m.exchange, "currency": m.currency,
+             "stages": ",".join(m.stages), "elements": ",".join(m.elements), "status": m.status}
+            for m in uni.members]
+    _print_table(rows, ["ticker", "name", "exchange", "currency", "stages", "elements", "status"])
+    return 0
+
+
+# -- app ----------------------------------------------------------------------------------------------------
+def _cmd_app(args: argparse.Namespace) -> int:
+    import subprocess
+
+    app = Path(__file__).resolve().parent / "ui" / "entry.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,
+           "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
+    if args.headless:
+        cmd += ["--server.headless", "true"]
+    return subprocess.call(cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``screener`` command."""
+    parser = argparse.ArgumentParser(prog="screener", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = sub.add_parser("data", help="market data: import, fetch, status, prices")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    p = dsub.add_parser("import", help="import a snapshot directory (format of shared/marketdata) into the store")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--tickers", type=_tickers, help="only these tickers")
+    p.set_defaults(func=_cmd_data_import)
+    p = dsub.add_parser("fetch", help="fetch or refresh bars from Yahoo Finance")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--universe", help="a universe name or file: its members, benchmarks and FX")
+    g.add_argument("--tickers", type=_tickers)
+    p.add_argument("--start", type=_date, help="first date for tickers not yet stored (default 2010-01-01)")
+    p.add_argument("--end", type=_date)
+    p.set_defaults(func=_cmd_data_fetch)
+    p = dsub.add_parser("status", help="what the store holds: dates, staleness, problems, quality flags")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_data_status)
+    p = dsub.add_parser("prices", help="adjusted-close panel in one currency")
+    p.add_argument("tickers", type=_tickers)
+    p.add_argument("--currency", default="USD")
+    p.add_argument("--start", type=_date)
+    p.add_argument("--end", type=_date)
+    p.add_argument("--csv", action="store_true", help="write CSV to stdout")
+    p.set_defaults(func=_cmd_data_prices)
+
+    uni = sub.add_parser("universe", help="curated universes")
+    usub = uni.add_subparsers(dest="universe_command", required=True, metavar="SUBCOMMAND")
+    p = usub.add_parser("list", help="the shipped universes")
+    p.set_defaults(func=_cmd_universe_list)
+    p = usub.add_parser("show", help="a universe's members (a name or a path to a universe file)")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_universe_show)
+
+    p = sub.add_parser("app", help="start the Streamlit app (listens on localhost)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="localhost")
+    p.add_argument("--headless", action="store_true")
+    p.set_defaults(func=_cmd_app)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``screener`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ScreenerError as exc:
+        print(f"screener: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("screener: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
