@@ -77,7 +77,8 @@ def load_markets() -> Markets:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UniverseError(f"{path}: cannot read market metadata: {exc}") from None
     exchanges = {
-        code: Exchange(code, *(_field(t, k, f"{path}: exchanges.{code}") for k in ("name", "suffix", "timezone", "currency")))
+        code: Exchange(code, *(_field(t, k, f"{path}: exchanges.{code}") for k in ("name", "suffix", "timezone",
+                                                                                    "currency")))
         for code, t in raw.get("exchanges", {}).items()
     }
     benchmarks = {
@@ -93,8 +94,8 @@ def load_markets() -> Markets:
         for tk, t in raw.get("benchmarks", {}).items()
     }
     fx = {
-        sym: FxSeries(sym, _field(t, "base_currency", f"{path}: fx.{sym}"), _field(t, "quote_currency", f"{path}: fx.{sym}"),
-                      t.get("description", ""))
+        sym: FxSeries(sym, _field(t, "base_currency", f"{path}: fx.{sym}"),
+                      _field(t, "quote_currency", f"{path}: fx.{sym}"), t.get("description", ""))
         for sym, t in raw.get("fx", {}).items()
     }
     return Markets(MappingProxyType(exchanges), MappingProxyType(benchmarks), MappingProxyType(fx))

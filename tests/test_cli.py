@@ -88,7 +88,7 @@ def test_universe_list(capsys):
     ],
 )
 def test_user_errors_are_one_line_and_non_zero(home, capsys, argv, message):
-    code, out, err = run(capsys, *argv)
+    code, _, err = run(capsys, *argv)
     assert code == 1
     assert message.lower() in err.lower()
     assert "Traceback" not in err

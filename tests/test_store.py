@@ -137,7 +137,8 @@ class FakeProvider:
         result = FetchResult()
         for i, t in enumerate(tickers, 1):
             b = self.bars.get(t)
-            b = None if b is None else b.loc[pd.Timestamp(start) if start else None : pd.Timestamp(end) if end else None]
+            if b is not None:
+                b = b.loc[pd.Timestamp(start) if start else None : pd.Timestamp(end) if end else None]
             if b is None or b.empty:
                 result.empty.append(t)
             else:

@@ -1,0 +1,1 @@
+"""Market data: providers (Yahoo, snapshot), the on-disk store, FX, calendars and quality checks."""

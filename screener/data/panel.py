@@ -171,7 +171,7 @@ def load_prices(
         except DataError as exc:
             missing[t] = str(exc)
     present = [t for t in present if t not in missing]
-    fx_bars, fx_sources, fx_missing = load_bars(list(dict.fromkeys(fx_symbols)), store=store, snapshot=snapshot)
+    fx_bars, _, fx_missing = load_bars(list(dict.fromkeys(fx_symbols)), store=store, snapshot=snapshot)
     fx_closes = {s: b["close"].dropna() for s, b in fx_bars.items()}
     for t in list(present):
         lacking = [s for s, _ in fx_route(currencies[t], currency) if s in fx_missing]
