@@ -6,10 +6,11 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import REPO
 
 from screener.cli import main
 from screener.data.snapshot import SnapshotProvider
+
+from conftest import REPO
 
 
 def run(capsys, *argv):

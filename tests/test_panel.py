@@ -5,11 +5,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_bars
 
 from screener.data.panel import load_prices
 from screener.data.snapshot import SnapshotProvider
 from screener.data.store import Store
+
+from conftest import make_bars
 
 
 @pytest.fixture

@@ -8,13 +8,14 @@ from datetime import date
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, make_bars
 
 from screener.data import store as store_mod
 from screener.data.providers import FetchResult
 from screener.data.snapshot import SnapshotProvider, read_snapshot_csv
 from screener.data.store import Store
 from screener.exceptions import CorruptFileError, OfflineError, StoreError
+
+from conftest import REPO, make_bars
 
 
 @pytest.fixture
