@@ -134,3 +134,17 @@ def test_permuting_columns_permutes_returns(values, rnd):
     order = list(prices.columns)
     rnd.shuffle(order)
     pd.testing.assert_frame_equal(listing_returns(prices[order]), listing_returns(prices)[order])
+
+
+@settings(max_examples=60, deadline=None)
+@given(_panel_values, st.randoms(use_true_random=False))
+def test_permuting_the_mapping_permutes_union_panel(values, rnd):
+    # each listing on its own calendar: drop its NaN rows, then rebuild the union
+    prices = _frame(values)
+    series = {t: prices[t].dropna() for t in prices}
+    order = list(series)
+    rnd.shuffle(order)
+    shuffled = union_panel({t: series[t] for t in order})
+    pd.testing.assert_frame_equal(shuffled, union_panel(series)[order])
+    for t in order:  # every observation kept, nothing added
+        pd.testing.assert_series_equal(shuffled[t].dropna(), series[t], check_names=False, check_freq=False)

@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from screener.data.calendar import listing_returns, union_panel
 from screener.data.fx import conversion_rates, split_fx_return, to_base_currency
@@ -231,3 +233,16 @@ def test_split_fx_return_uses_the_listing_days_only():
     usd = (local * rates).to_frame("A")
     assert parts["total"].iloc[2] == pytest.approx(listing_returns(usd)["A"].iloc[3], rel=1e-14)
     assert parts["cross"].iloc[2] == pytest.approx(parts["local"].iloc[2] * parts["fx"].iloc[2])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(["A.AX", "RIO.L", "MP", "B.AX"]))
+def test_permuting_columns_permutes_converted_prices(order):
+    days = pd.bdate_range("2024-01-01", periods=5, name="date")
+    fx = {"AUDUSD=X": pd.Series([0.66, np.nan, 0.68, 0.69, 0.70], index=days),
+          "GBPUSD=X": pd.Series([1.25, 1.26, 1.27, 1.28, 1.29], index=days)}
+    prices = pd.DataFrame({"A.AX": [1.0, 2.0, np.nan, 4.0, 5.0], "RIO.L": 100.0, "MP": 3.0, "B.AX": 7.0},
+                          index=days)
+    currencies = {"A.AX": "AUD", "RIO.L": "GBp", "MP": "USD", "B.AX": "AUD"}
+    pd.testing.assert_frame_equal(to_base_currency(prices[order], currencies, fx),
+                                  to_base_currency(prices, currencies, fx)[order])

@@ -154,7 +154,7 @@ FX_THRESHOLDS = QualityThresholds(spike_min_move=0.01, spike_min_sigmas=6.0)
 
 
 def _trailing(values: np.ndarray, window: int, how: str) -> np.ndarray:
-    """Median or min of the `window` values before each position (NaN skipped; fewer than 5 -> NaN)."""
+    """Median (at least 5 values) or min (at least 1) of the `window` values before each position; NaN skipped."""
     rolling = pd.Series(values).rolling(window, min_periods=1 if how == "min" else 5)
     out = (rolling.median() if how == "median" else rolling.min()).to_numpy()
     return np.r_[np.nan, out[:-1]]
