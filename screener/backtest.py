@@ -306,7 +306,7 @@ def _trades_frame(
 
 def _check_index(index: object, name: str) -> None:
     if not isinstance(index, pd.DatetimeIndex):
-        raise ValueError(f"`{name}` must have a DatetimeIndex, got {type(index).__name__}")
+        raise ValueError(f"`{name}` must be a DatetimeIndex, got {type(index).__name__}")
     if not index.is_monotonic_increasing or not index.is_unique:
         raise ValueError(f"`{name}` dates must be strictly increasing (sorted, no duplicates); sort and dedupe first")
 
