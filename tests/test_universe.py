@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -124,7 +123,7 @@ def test_every_member_is_fully_described(name):
 
 @pytest.mark.parametrize("name", list_universes())
 def test_members_not_in_the_reference_are_low_confidence_and_say_so(name):
-    reference = REPO.parent / "shared" / "reference" / "companies.csv"
+    reference = Path(__file__).resolve().parents[2] / "shared" / "reference" / "companies.csv"
     companies = pd.read_csv(reference) if reference.is_file() else None
     uni = load_universe(name)
     for m in uni.members:
