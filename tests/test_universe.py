@@ -591,3 +591,30 @@ def test_one_corrupted_top_level_field_only_raises_universe_error(key, value):
     document = _valid_document()
     document[key] = value
     _parses_or_universe_error(dumps(document))
+
+
+# -- the documentation stays true -------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "universes.md"
+
+
+def test_the_documented_example_is_a_valid_universe():
+    text = DOCS.read_text(encoding="utf-8")
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    uni = parse_universe(example, "docs/universes.md")
+    assert uni.tickers == ("LYC.AX", "MP")
+
+
+def test_the_documented_member_table_matches_the_shipped_files(rare_earths, critical):
+    rows = [line.split("|")[1:-1] for line in DOCS.read_text(encoding="utf-8").splitlines()
+            if line.startswith("| ") and line.count("|") == 9]
+    table = {cells[0].strip(): [c.strip() for c in cells] for cells in rows if cells[0].strip() != "ticker"}
+    assert list(table) == list(critical.tickers)
+    manifest = Path(__file__).resolve().parents[2] / "shared" / "marketdata" / "MANIFEST.csv"
+    in_snapshot = set(pd.read_csv(manifest)["ticker"]) if manifest.is_file() else None
+    for ticker, cells in table.items():
+        if in_snapshot is not None:
+            assert cells[7] == ("yes" if ticker in in_snapshot else "no"), ticker
+        m = critical.member(ticker)
+        assert (cells[2], cells[4], cells[5]) == (m.exchange, m.status, m.confidence), ticker
+        assert cells[6] == ("both" if ticker in rare_earths.tickers else "critical_minerals_ai"), ticker
