@@ -401,7 +401,8 @@ def _did_you_mean(value: str, choices: Iterable[str], aliases: Mapping[str, str]
     folded = value.strip().casefold()
     if aliases and folded in aliases:
         target = aliases[folded]
-        return f"; did you mean {target}?" if "'" in target else f"; did you mean '{target}'?"
+        # An alias maps to an accepted value, or to a hint such as "'Nd' and 'Pr'" for a group name.
+        return f"; did you mean '{target}'?" if target in choices else f"; did you mean {target}?"
     for choice in choices:
         if choice.casefold() == folded or choice.casefold() == folded.replace(" ", "_"):
             return f"; did you mean '{choice}'?"

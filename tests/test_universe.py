@@ -618,3 +618,16 @@ def test_the_documented_member_table_matches_the_shipped_files(rare_earths, crit
         m = critical.member(ticker)
         assert (cells[2], cells[4], cells[5]) == (m.exchange, m.status, m.confidence), ticker
         assert cells[6] == ("both" if ticker in rare_earths.tickers else "critical_minerals_ai"), ticker
+
+
+def test_spelling_suggestions_point_to_accepted_values():
+    # Aliases are only suggestions; each must lead to a value the validator accepts.
+    assert set(universe_module._COUNTRY_ALIASES.values()) <= set(COUNTRIES)
+    assert set(universe_module._STAGE_ALIASES.values()) <= set(STAGES)
+    assert set(universe_module._STATUS_ALIASES.values()) <= set(STATUSES)
+    assert set(universe_module._EXCHANGE_ALIASES.values()) <= set(load_markets().exchanges)
+    assert not set(universe_module._COUNTRY_ALIASES) & {c.casefold() for c in COUNTRIES}
+    with pytest.raises(UniverseError, match=r"unknown country 'Ivory Coast'.*did you mean 'Côte d'Ivoire'\?"):
+        parse_universe(_third('country = "Canada"', 'country = "Ivory Coast"'))
+    with pytest.raises(UniverseError, match=r"unknown element 'NdPr'.*did you mean 'Nd' and 'Pr'\?"):
+        parse_universe(_third('elements = ["Nd", "Pr"]', 'elements = ["NdPr"]'))
