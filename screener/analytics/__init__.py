@@ -1,0 +1,1 @@
+"""Analytics: performance metrics, factor regressions, event studies (pure functions over returns)."""
