@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 import numpy as np
@@ -12,6 +13,7 @@ from screener.data.snapshot import SNAPSHOT_HEADER, SnapshotProvider, read_snaps
 from screener.exceptions import SnapshotError
 
 HEADER = ",".join(SNAPSHOT_HEADER)
+_COUNTER = itertools.count()  # a new file per example: the reader memoises by file version
 
 
 def test_reads_every_snapshot_file_with_its_manifest_dates(snapshot_dir):
@@ -81,7 +83,7 @@ def _check(path):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=300))
 def test_junk_text_only_raises_snapshot_errors(tmp_path, text):
-    path = tmp_path / "JUNK.csv"
+    path = tmp_path / f"JUNK{next(_COUNTER)}.csv"
     path.write_text(text, encoding="utf-8")
     _check(path)
 
@@ -89,7 +91,7 @@ def test_junk_text_only_raises_snapshot_errors(tmp_path, text):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300))
 def test_junk_bytes_only_raise_snapshot_errors(tmp_path, data):
-    path = tmp_path / "JUNK.csv"
+    path = tmp_path / f"JUNK{next(_COUNTER)}.csv"
     path.write_bytes(data)
     _check(path)
 
@@ -101,6 +103,6 @@ cell = st.one_of(st.text(max_size=8), st.floats(allow_nan=True, allow_infinity=T
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.lists(cell, min_size=0, max_size=9), max_size=8))
 def test_junk_rows_under_a_valid_header_only_raise_snapshot_errors(tmp_path, rows):
-    path = tmp_path / "JUNK.csv"
+    path = tmp_path / f"JUNK{next(_COUNTER)}.csv"
     path.write_text(HEADER + "\n" + "\n".join(",".join(r) for r in rows), encoding="utf-8")
     _check(path)

@@ -114,6 +114,119 @@ def load_bars(
     return found, sources, missing
 
 
+@dataclass
+class MarketData:
+    """Several bar fields of the same tickers on one calendar (see `load_market_data`).
+
+    Attributes
+    ----------
+    base : dict of str to DataFrame
+        Field -> date x ticker frame in ``currency`` (``volume`` stays in shares).
+    local : dict of str to DataFrame
+        Field -> the same frame in each listing's trading currency.
+    currency, currencies, sources, missing, stale, notes
+        As in `PriceData`.
+    """
+
+    base: dict[str, pd.DataFrame]
+    local: dict[str, pd.DataFrame]
+    currency: str
+    currencies: dict[str, str]
+    sources: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    stale: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def tickers(self) -> list[str]:
+        """Tickers with data, in the requested order."""
+        first = next(iter(self.base.values()))
+        return list(first.columns)
+
+
+def load_market_data(
+    tickers: Sequence[str],
+    *,
+    fields: Sequence[str] = ("adj_close", "close", "volume"),
+    currency: str = "USD",
+    start: date | str | None = None,
+    end: date | str | None = None,
+    currencies: Mapping[str, str] | None = None,
+    store: Store | None = None,
+    snapshot: str | Path | SnapshotProvider | bool | None = None,
+    as_of: date | None = None,
+) -> MarketData:
+    """Load several bar fields at once (bars are read once); see `load_prices` for the parameters.
+
+    The columns kept are the tickers with at least one value of the first field in the date range.
+    """
+    fields = list(dict.fromkeys(fields))
+    for f in fields:
+        if f not in FIELDS:
+            raise ValueError(f"`fields` must be among {', '.join(FIELDS)}, got {f!r}")
+    if not fields:
+        raise ValueError("`fields` must name at least one bar column")
+    currency_unit(currency)
+    tickers = list(dict.fromkeys(tickers))
+    currencies = {t: (currencies or {}).get(t) or default_currency(t) for t in tickers}
+    bars, sources, missing = load_bars(tickers, store=store, snapshot=snapshot)
+    main = fields[0]
+    present = [t for t in tickers if t in bars and bars[t][main].notna().any()]
+    for t in tickers:
+        if t in bars and t not in present:
+            missing[t] = f"no {main} values"
+    notes = [f"{t}: {why}" for t, why in missing.items() if why != "not in the store"]
+    notes += [f"{t}: served from the {src}" for t, src in sources.items() if src.startswith("snapshot (")]
+
+    fx_symbols: list[str] = []
+    for t in present:
+        try:
+            fx_symbols += [s for s, _ in fx_route(currencies[t], currency)]
+        except DataError as exc:
+            missing[t] = str(exc)
+    present = [t for t in present if t not in missing]
+    fx_bars, _, fx_missing = load_bars(list(dict.fromkeys(fx_symbols)), store=store, snapshot=snapshot)
+    fx_closes = {s: b["close"].dropna() for s, b in fx_bars.items()}
+    for t in list(present):
+        lacking = [s for s, _ in fx_route(currencies[t], currency) if s in fx_missing]
+        if lacking:
+            missing[t] = f"no FX data to convert {currencies[t]} to {currency}: {', '.join(lacking)} missing"
+            present.remove(t)
+
+    lo = pd.Timestamp(start) if start is not None else None
+    hi = pd.Timestamp(end) if end is not None else None
+    local: dict[str, pd.DataFrame] = {}
+    base: dict[str, pd.DataFrame] = {}
+    for f in fields:
+        frame = union_panel({t: bars[t][f] for t in present})
+        if f == "volume":
+            converted = frame
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                converted = to_base_currency(frame, {t: currencies[t] for t in present}, fx_closes, base=currency)
+            notes += [str(w.message) for w in caught if str(w.message) not in notes]
+        local[f] = frame.loc[lo:hi]
+        base[f] = converted.loc[lo:hi]
+    first = base[main]
+    keep = first.notna().any(axis=0) if len(first) else pd.Series(False, index=first.columns)
+    for t in first.columns[~keep.to_numpy()]:
+        missing[t] = "no data in the requested date range"
+    cols = [t for t in first.columns if keep[t]]
+    as_of = as_of or date.today()
+    stale = [t for t in cols if as_of - bars[t].index[-1].date() > timedelta(days=STALE_AFTER_DAYS)]
+    return MarketData(
+        base={f: v[cols] for f, v in base.items()},
+        local={f: v[cols] for f, v in local.items()},
+        currency=currency,
+        currencies={t: currencies[t] for t in cols},
+        sources={t: sources[t] for t in cols},
+        missing={t: missing[t] for t in tickers if t in missing},
+        stale=stale,
+        notes=notes,
+    )
+
+
 def load_prices(
     tickers: Sequence[str],
     *,
@@ -153,57 +266,15 @@ def load_prices(
     """
     if field not in FIELDS:
         raise ValueError(f"`field` must be one of {', '.join(FIELDS)}, got {field!r}")
-    currency_unit(currency)
-    tickers = list(dict.fromkeys(tickers))
-    currencies = {t: (currencies or {}).get(t) or default_currency(t) for t in tickers}
-    bars, sources, missing = load_bars(tickers, store=store, snapshot=snapshot)
-    present = [t for t in tickers if t in bars and bars[t][field].notna().any()]
-    for t in tickers:
-        if t in bars and t not in present:
-            missing[t] = f"no {field} values"
-    notes = [f"{t}: {why}" for t, why in missing.items() if why != "not in the store"]
-    notes += [f"{t}: served from the {src}" for t, src in sources.items() if src.startswith("snapshot (")]
-
-    fx_symbols: list[str] = []
-    for t in present:
-        try:
-            fx_symbols += [s for s, _ in fx_route(currencies[t], currency)]
-        except DataError as exc:
-            missing[t] = str(exc)
-    present = [t for t in present if t not in missing]
-    fx_bars, _, fx_missing = load_bars(list(dict.fromkeys(fx_symbols)), store=store, snapshot=snapshot)
-    fx_closes = {s: b["close"].dropna() for s, b in fx_bars.items()}
-    for t in list(present):
-        lacking = [s for s, _ in fx_route(currencies[t], currency) if s in fx_missing]
-        if lacking:
-            missing[t] = f"no FX data to convert {currencies[t]} to {currency}: {', '.join(lacking)} missing"
-            present.remove(t)
-
-    local = union_panel({t: bars[t][field] for t in present})
-    if field == "volume":
-        converted = local.copy()
-    else:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            converted = to_base_currency(local, {t: currencies[t] for t in present}, fx_closes, base=currency)
-        notes += [str(w.message) for w in caught]
-    lo = pd.Timestamp(start) if start is not None else None
-    hi = pd.Timestamp(end) if end is not None else None
-    local = local.loc[lo:hi]
-    converted = converted.loc[lo:hi]
-    keep = converted.notna().any(axis=0) if len(converted) else pd.Series(False, index=converted.columns)
-    for t in converted.columns[~keep.to_numpy()]:
-        missing[t] = "no data in the requested date range"
-    cols = [t for t in converted.columns if keep[t]]
-    as_of = as_of or date.today()
-    stale = [t for t in cols if as_of - bars[t].index[-1].date() > timedelta(days=STALE_AFTER_DAYS)]
+    data = load_market_data(tickers, fields=(field,), currency=currency, start=start, end=end,
+                            currencies=currencies, store=store, snapshot=snapshot, as_of=as_of)
     return PriceData(
-        prices=converted[cols],
-        local=local[cols],
-        currency=currency,
-        currencies={t: currencies[t] for t in cols},
-        sources={t: sources[t] for t in cols},
-        missing={t: missing[t] for t in tickers if t in missing},
-        stale=stale,
-        notes=notes,
+        prices=data.base[field],
+        local=data.local[field],
+        currency=data.currency,
+        currencies=data.currencies,
+        sources=data.sources,
+        missing=data.missing,
+        stale=data.stale,
+        notes=data.notes,
     )

@@ -21,8 +21,11 @@ from screener.exceptions import SnapshotError
 SNAPSHOT_HEADER: tuple[str, ...] = ("date", *BAR_COLUMNS)
 
 
+_MEMO: dict[tuple[str, str], tuple[tuple[int, int], pd.DataFrame]] = {}
+
+
 def read_snapshot_csv(path: str | Path, ticker: str | None = None) -> pd.DataFrame:
-    """Read one snapshot price file into canonical bars.
+    """Read one snapshot price file into canonical bars (parsed once per file version, then reused).
 
     Raises
     ------
@@ -32,6 +35,20 @@ def read_snapshot_csv(path: str | Path, ticker: str | None = None) -> pd.DataFra
     """
     path = Path(path)
     ticker = ticker or path.stem
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot read: {exc}") from None
+    key = (str(path.resolve()), ticker)
+    cached = _MEMO.get(key)
+    if cached is not None and cached[0] == (stat.st_mtime_ns, stat.st_size):
+        return cached[1].copy()
+    bars = _parse_snapshot_csv(path, ticker)
+    _MEMO[key] = ((stat.st_mtime_ns, stat.st_size), bars)
+    return bars.copy()
+
+
+def _parse_snapshot_csv(path: Path, ticker: str) -> pd.DataFrame:
     try:
         with path.open("r", encoding="utf-8", newline="") as fh:
             header = next(csv.reader(fh), None)
