@@ -323,6 +323,11 @@ class Universe:
         """Primary Yahoo symbols of the members, in file order."""
         return tuple(m.ticker for m in self.members)
 
+    @property
+    def currencies(self) -> dict[str, str]:
+        """Trading currency of each member's primary listing, by ticker."""
+        return {m.ticker: m.currency for m in self.members}
+
     def member(self, ticker: str) -> Member:
         """Return the member whose primary symbol, or one of whose alternative listings, is `ticker`.
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import pytest
-from conftest import REPO
 from streamlit.testing.v1 import AppTest
 
 from screener.data.snapshot import SnapshotProvider
 from screener.data.store import Store
 from screener.universe import load_universe
+
+from conftest import REPO
 
 
 @pytest.fixture
