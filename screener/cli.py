@@ -194,6 +194,72 @@ def _cmd_universe_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- strategies ---------------------------------------------------------------------------------------------
+def _cmd_screen(args: argparse.Namespace) -> int:
+    from screener.pipeline import screen_as_of
+
+    table = screen_as_of(args.config, args.as_of)
+    cols = [c for c in table.columns if c.startswith("pass: ")] + ["passed", "score", "rank", "selected"]
+    cols += [c for c in table.columns if c.startswith("contrib: ")]
+    view = table[[c for c in cols if c in table.columns]]
+    if args.csv:
+        view.to_csv(sys.stdout, float_format="%.6g")
+        return 0
+    print(f"screen as of {table.attrs.get('as_of')} ({int(table['selected'].sum())} selected of {len(table)})")
+    print(view.to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from screener.pipeline import STRATEGY, run_backtest
+    from screener.report import write_run
+
+    run = run_backtest(args.config)
+    for note in run.data_notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.out:
+        out = write_run(run, args.out)
+        print(f"wrote {out}")
+    rows = [{"series": k, **{m: (f"{v:.4f}" if isinstance(v, float) else v) for m, v in vals.items()}}
+            for k, vals in run.metrics.items()]
+    _print_table(rows, ["series", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "turnover"])
+    eq = run.equity[STRATEGY]
+    print(f"{run.config.name}: {eq.index[0].date()} to {eq.index[-1].date()}, final value {eq.iloc[-1]:.4f}")
+    return 0
+
+
+def _cmd_factors(args: argparse.Namespace) -> int:
+    from screener.factors.table import explain, factors_as_of
+
+    if args.explain:
+        report = explain(args.universe, args.as_of, args.explain)
+        json.dump(report, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0
+    table = factors_as_of(args.universe, args.as_of)
+    if args.json:
+        records = []
+        for ticker, row in table.iterrows():
+            rec = {"ticker": ticker}
+            for k, v in row.items():
+                if isinstance(v, float) and v != v:
+                    v = None
+                elif isinstance(v, tuple):
+                    v = list(v)
+                elif hasattr(v, "item"):
+                    v = v.item()
+                rec[k] = v
+            records.append(rec)
+        json.dump(records, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    elif args.csv:
+        table.to_csv(sys.stdout, float_format="%.8g")
+    else:
+        print(f"factors as of {table.attrs.get('as_of', args.as_of)}")
+        print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
 # -- app ----------------------------------------------------------------------------------------------------
 def _cmd_app(args: argparse.Namespace) -> int:
     import subprocess
@@ -243,6 +309,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_universe_show)
+
+    p = sub.add_parser("factors", help="supply-risk and market factors of a universe at a date")
+    p.add_argument("universe", help="a universe name or file")
+    p.add_argument("--as-of", type=_date, required=True)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--csv", action="store_true")
+    g.add_argument("--json", action="store_true")
+    g.add_argument("--explain", metavar="TICKER", help="how each composite of TICKER is made up, with sources")
+    p.set_defaults(func=_cmd_factors)
+
+    p = sub.add_parser("screen", help="a strategy config's screen at a date: ranked, pass/fail per filter")
+    p.add_argument("config", type=Path)
+    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument("--csv", action="store_true")
+    p.set_defaults(func=_cmd_screen)
+
+    p = sub.add_parser("backtest", help="backtest a strategy config; --out writes CSVs, metrics and manifest")
+    p.add_argument("config", type=Path)
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=_cmd_backtest)
 
     p = sub.add_parser("app", help="start the Streamlit app (listens on localhost)")
     p.add_argument("--port", type=int, default=8501)
