@@ -141,10 +141,14 @@ def rebalance_dates(index: pd.DatetimeIndex, frequency: Frequency) -> pd.Datetim
 
 def _period_key(index: pd.DatetimeIndex, frequency: str) -> np.ndarray:
     """One integer per date that changes exactly when the period changes."""
-    year = index.year.to_numpy(dtype=np.int64)
     if frequency == "weekly":
-        iso = index.isocalendar()  # ISO year, not calendar year: 2024-12-30 is in week 1 of 2025
-        return iso["year"].to_numpy(dtype=np.int64) * 100 + iso["week"].to_numpy(dtype=np.int64)
+        # ISO weeks run Monday to Sunday, so (ISO year, week) changes exactly when the Monday-based week number
+        # does; 1970-01-01 was a Thursday, so days + 3 counts from the Monday before it. Across a new year
+        # this keeps 2024-12-30 and 2025-01-02 in one week, as ISO week 1 of 2025 does.
+        local = index.tz_localize(None) if index.tz is not None else index
+        days = local.to_numpy().astype("datetime64[D]").astype(np.int64)
+        return (days + 3) // 7
+    year = index.year.to_numpy(dtype=np.int64)
     if frequency == "monthly":
         return year * 12 + index.month.to_numpy(dtype=np.int64)
     if frequency == "quarterly":
@@ -195,58 +199,30 @@ def run_backtest(
     - With costs, a sale that would need more shares than are held to raise its amount net of fees closes
       the position instead (bt would go short by the difference).
     """
-    prices_arr, weights_arr, trade_rows = _validate(prices, target_weights, lag, costs_bps, initial_capital)
+    prices_arr, valid, weights_arr, trade_rows = _validate(prices, target_weights, lag, costs_bps, initial_capital)
     rate = float(costs_bps) / 10_000.0
-    n, m = prices_arr.shape
+    n = len(prices_arr)
 
-    valid = ~np.isnan(prices_arr)
     last_known = _last_known(prices_arr, valid)  # 0 before an asset's first close
 
-    k = len(trade_rows)
-    holdings = np.zeros((k + 1, m))  # row j + 1: shares after trade j; row 0: before any trade
-    cash = np.empty(k + 1)
-    cash[0] = float(initial_capital)
-    fills = np.zeros((k, m))
-    fees = np.zeros((k, m))
     applied = weights_arr * valid[trade_rows]  # no close on the trade date -> not eligible
-    values_before = np.empty(k)
-    q = holdings[0]
-    cash_now = cash[0]
-    for j, r in enumerate(trade_rows):
-        p = last_known[r]
-        w = applied[j]
-        value = cash_now + p @ q
-        values_before[j] = value
-        held_value = q * p
-        # bt: amount = (w - current weight) * V, from the pre-trade state for every asset
-        amount = np.where(w > 0, (w - held_value / value) * value, -held_value)
-        # A close sells the whole position (fee on top); other trades solve q so that a buy spends exactly
-        # `amount` including the fee and a sale raises exactly `|amount|` net of it (bt_semantics 7).
-        closing = (w <= 0) & (q != 0)
-        if rate:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                trade = np.where(amount > 0, amount / (p * (1 + rate)), amount / (p * (1 - rate)))
-            closing |= (amount < 0) & (-trade >= q)
-            trade = np.where(closing, -q, np.where(amount != 0, trade, 0.0))
-            fee = np.abs(trade) * p * rate
-            cash_now = cash_now - np.sum(np.where(closing, trade * p + fee, amount))
-            fees[j] = fee
-        else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                trade = np.where(closing, -q, np.where(amount != 0, amount / p, 0.0))
-            cash_now = cash_now - trade @ p
-        fills[j] = trade
-        q = q + trade
-        q[closing] = 0.0  # exact zero, whatever the rounding
-        holdings[j + 1] = q
-        cash[j + 1] = cash_now
+    trade_prices = last_known[trade_rows]  # the last known close for a holding that can no longer trade
+    if rate:
+        holdings, cash, values_before, fees = _rebalance_with_costs(trade_prices, applied, initial_capital, rate)
+    else:
+        holdings, cash, values_before = _rebalance_frictionless(trade_prices, applied, initial_capital)
+        fees = np.zeros_like(applied)
+    fills = np.diff(holdings, axis=0)
 
-    # Daily valuation: holdings are constant between trade rows, so repeat each segment's row.
+    # Daily valuation: holdings are constant between trade rows, so repeat each segment's row. One
+    # (n_dates, n_assets) buffer serves as holdings, then values, then weights (fresh large arrays cost page
+    # faults comparable to the arithmetic), column-major like the prices and like pandas' own blocks.
     counts = np.diff(np.concatenate(([0], trade_rows, [n])))
-    daily_holdings = np.repeat(holdings, counts, axis=0)
+    daily = np.repeat(np.ascontiguousarray(holdings.T), counts, axis=1).T
     daily_cash = np.repeat(cash, counts)
-    asset_values = daily_holdings * last_known
-    equity = asset_values.sum(axis=1) + daily_cash
+    np.multiply(daily, last_known, out=daily)
+    equity = daily.sum(axis=1) + daily_cash
+    np.divide(daily, equity[:, None], out=daily)
     returns = np.empty(n)
     returns[0] = equity[0] / initial_capital - 1.0
     returns[1:] = equity[1:] / equity[:-1] - 1.0
@@ -254,19 +230,89 @@ def run_backtest(
     index = prices.index.rename("date")
     columns = prices.columns.rename("asset")
     trade_index = index[trade_rows]
-    traded_value = np.abs(fills) * last_known[trade_rows]
+    traded_value = np.abs(fills) * trade_prices
     return BacktestResult(
         equity=pd.Series(equity, index=index, name="equity"),
         returns=pd.Series(returns, index=index, name="returns"),
-        weights=pd.DataFrame(asset_values / equity[:, None], index=index, columns=columns),
+        # The arrays are ours alone: no need for pandas to copy them.
+        weights=pd.DataFrame(daily, index=index, columns=columns, copy=False),
         cash_weight=pd.Series(daily_cash / equity, index=index, name="cash"),
-        target_weights=pd.DataFrame(applied, index=trade_index, columns=columns),
-        holdings=pd.DataFrame(holdings[1:], index=trade_index, columns=columns),
-        trades=_trades_frame(trade_index, columns, fills, last_known[trade_rows], fees),
+        target_weights=pd.DataFrame(applied, index=trade_index, columns=columns, copy=False),
+        holdings=pd.DataFrame(holdings[1:], index=trade_index, columns=columns, copy=False),
+        trades=_trades_frame(trade_index, columns, fills, trade_prices, fees),
         turnover=pd.Series(traded_value.sum(axis=1) / 2.0 / values_before, index=trade_index, name="turnover"),
         costs=pd.Series(fees.sum(axis=1), index=trade_index, name="costs"),
         initial_capital=float(initial_capital),
     )
+
+
+def _rebalance_frictionless(
+    trade_prices: np.ndarray, weights: np.ndarray, capital: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Holdings and cash after each trade date without costs, with no loop over dates.
+
+    Without costs the book after trade j holds exactly ``w_j * V_j / p_j`` shares, so from one trade to the
+    next the value grows by ``1 - sum(w_{j-1}) + sum(w_{j-1} * p_j / p_{j-1})`` and ``V_j`` is a cumulative
+    product (bt reaches the same numbers through ``q + (w - q p / V) V / p``).
+
+    Returns
+    -------
+    holdings : ndarray of shape (n_trades + 1, n_assets)
+        Row 0 before the first trade (zeros), row j + 1 after trade j.
+    cash : ndarray of shape (n_trades + 1,)
+    values_before : ndarray of shape (n_trades,)
+        Portfolio value at each trade date's close before trading.
+    """
+    k, m = weights.shape
+    holdings = np.zeros((k + 1, m))
+    cash = np.full(k + 1, float(capital))
+    if k == 0:
+        return holdings, cash, np.empty(0)
+    held = weights > 0
+    per_unit = np.divide(1.0, trade_prices, out=np.zeros_like(trade_prices), where=held)  # shares per $1
+    growth = 1.0 - weights[:-1].sum(axis=1) + (weights[:-1] * per_unit[:-1] * trade_prices[1:]).sum(axis=1)
+    values = float(capital) * np.cumprod(np.concatenate(([1.0], growth)))
+    holdings[1:] = weights * per_unit * values[:, None]
+    cash[1:] = values - (holdings[1:] * trade_prices).sum(axis=1)
+    return holdings, cash, values
+
+
+def _rebalance_with_costs(
+    trade_prices: np.ndarray, weights: np.ndarray, capital: float, rate: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Holdings, cash, pre-trade values and fees per trade date with a proportional cost `rate`.
+
+    Shapes as in `_rebalance_frictionless`, plus fees of shape (n_trades, n_assets). One step per trade date:
+    the value before trading depends on the previous date's fees.
+    """
+    k, m = weights.shape
+    holdings = np.zeros((k + 1, m))
+    cash = np.empty(k + 1)
+    values = np.empty(k)
+    fees = np.zeros((k, m))
+    prices = np.where(trade_prices > 0, trade_prices, 1.0)  # 0 = never traded: nothing held, nothing bought
+    q = holdings[0]
+    cash_now = cash[0] = float(capital)
+    for j in range(k):
+        p, w = prices[j], weights[j]
+        held_value = q * p
+        value = cash_now + held_value.sum()
+        values[j] = value
+        # bt: amount = (w - current weight) * V from the pre-trade state; a buy spends exactly `amount`
+        # including the fee, a sale raises exactly |amount| net of it (bt_semantics 7).
+        amount = (w - held_value / value) * value
+        trade = amount / (p * np.where(amount > 0, 1.0 + rate, 1.0 - rate))
+        # Close = sell all, fee on top: targets of 0 (their sale would need q / (1 - rate) shares), and sales
+        # that would need more shares than are held.
+        close = trade <= -q
+        trade = np.where(close, -q, trade)
+        fee = np.abs(trade) * p * rate
+        cash_now = cash_now - (trade @ p + fee.sum())
+        q = np.where(close, 0.0, q + trade)
+        holdings[j + 1] = q
+        cash[j + 1] = cash_now
+        fees[j] = fee
+    return holdings, cash, values, fees
 
 
 def _last_known(prices: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -274,7 +320,7 @@ def _last_known(prices: np.ndarray, valid: np.ndarray) -> np.ndarray:
     gappy = ~valid.all(axis=0)
     if not gappy.any():
         return prices
-    filled = prices.copy()
+    filled = prices.copy(order="K")
     cols = np.flatnonzero(gappy)
     sub_valid = valid[:, cols]
     rows = np.where(sub_valid, np.arange(len(prices))[:, None], -1)
@@ -288,18 +334,19 @@ def _last_known(prices: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def _trades_frame(
     trade_index: pd.DatetimeIndex, columns: pd.Index, fills: np.ndarray, prices: np.ndarray, fees: np.ndarray
 ) -> pd.DataFrame:
-    """Long table of non-zero fills, ordered by date then by the caller's asset order."""
-    rows, cols = np.nonzero(fills)
-    quantity = fills[rows, cols]
-    price = prices[rows, cols]
+    """Long table of non-zero fills, ordered by date then by the caller's asset order (``asset`` categorical)."""
+    flat = np.flatnonzero(fills)
+    rows, cols = np.divmod(flat, fills.shape[1])
+    quantity = fills.ravel()[flat]
+    price = prices.ravel()[flat]
     return pd.DataFrame(
         {
             "date": trade_index[rows],
-            "asset": columns[cols],
+            "asset": pd.Categorical.from_codes(cols, categories=columns),
             "quantity": quantity,
             "price": price,
             "value": quantity * price,
-            "cost": fees[rows, cols],
+            "cost": fees.ravel()[flat],
         }
     )
 
@@ -313,8 +360,8 @@ def _check_index(index: object, name: str) -> None:
 
 def _validate(
     prices: pd.DataFrame, target_weights: pd.DataFrame, lag: int, costs_bps: float, initial_capital: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Check the inputs; return prices, targets aligned to the price columns, and trade rows."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Check the inputs; return prices, where they are present, targets aligned to the price columns, trade rows."""
     for name, frame in (("prices", prices), ("target_weights", target_weights)):
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"`{name}` must be a DataFrame, got {type(frame).__name__}")
@@ -332,10 +379,12 @@ def _validate(
         raise ValueError("`prices` must have at least one row")
 
     try:
-        prices_arr = prices.to_numpy(dtype=np.float64)
+        # Column-major, as pandas usually stores it already: no copy then, and no mixed-layout arithmetic.
+        prices_arr = np.asfortranarray(prices.to_numpy(dtype=np.float64))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"`prices` must be numeric: {exc}") from None
-    if (prices_arr <= 0).any() or np.isinf(prices_arr).any():  # NaN compares False: allowed
+    valid = ~np.isnan(prices_arr)
+    if (prices_arr <= 0).any() or not np.array_equal(np.isfinite(prices_arr), valid):  # NaN compares False
         raise ValueError("`prices` must be finite and > 0 where present (NaN marks a day without a close)")
 
     unknown = target_weights.columns.difference(prices.columns, sort=False)
@@ -367,4 +416,4 @@ def _validate(
         )
     trade_rows = decision_rows + int(lag)
     keep = trade_rows < len(prices)
-    return prices_arr, weights_arr[keep], trade_rows[keep]
+    return prices_arr, valid, weights_arr[keep], trade_rows[keep]

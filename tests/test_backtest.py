@@ -100,12 +100,13 @@ def test_weight_on_an_unlisted_asset_stays_in_cash_until_it_lists():
 def test_a_delisted_asset_is_valued_at_its_last_close_and_sold_there_at_the_next_rebalance():
     prices = frame({"A": [10, 11, 12, 12, 12, 13], "B": [20, 20, 10, NAN, NAN, NAN], "C": [5.0] * 6})
     res = run_backtest(prices, targets({0: {"A": 0.5, "B": 0.5}, 4: {"A": 0.5, "B": 0.5}}), initial_capital=1000)
-    assert res.equity.iloc[3] == 850  # 50 * 12 + 25 * 10: B at its last close, no invented return
+    # 50 * 12 + 25 * 10: B at its last close, no invented return.
+    assert res.equity.iloc[3] == pytest.approx(850, rel=1e-15)
     assert res.weights.loc[DAYS[3], "B"] == pytest.approx(250 / 850)
     sold = res.trades[res.trades["asset"] == "B"]
     # Never sold before the next rebalance, and then whole, at its last close.
     assert sold["date"].tolist() == [DAYS[0], DAYS[4]]
-    assert sold.iloc[1][["quantity", "price", "value"]].tolist() == [-25, 10, -250]
+    np.testing.assert_allclose(sold.iloc[1][["quantity", "price", "value"]].tolist(), [-25, 10, -250], rtol=1e-15)
     assert res.target_weights.loc[DAYS[4], "B"] == 0
     np.testing.assert_allclose(res.holdings.loc[DAYS[4]], [425 / 12, 0, 0], rtol=1e-15)
     assert res.equity.iloc[5] == pytest.approx(425 + 425 / 12 * 13, rel=1e-15)
@@ -173,7 +174,7 @@ def test_a_row_of_zeros_sells_everything_and_nan_targets_count_as_zero():
     plan = pd.DataFrame({"A": [0.5, NAN], "B": [0.5, 0.0]}, index=DAYS[[0, 2]])
     res = run_backtest(prices, plan, initial_capital=1000)
     assert res.cash_weight.iloc[2:].tolist() == [1, 1]
-    assert res.equity.iloc[-1] == 850
+    assert res.equity.iloc[-1] == pytest.approx(850, rel=1e-15)
 
 
 def test_annualised_turnover_over_the_calendar_span():
