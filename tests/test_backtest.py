@@ -303,3 +303,14 @@ def test_scaling_an_assets_prices_leaves_equity_unchanged(inputs, data, factor):
     res = run_backtest(prices, plan, lag=lag, costs_bps=costs_bps)
     other = run_backtest(scaled, plan, lag=lag, costs_bps=costs_bps)
     pd.testing.assert_series_equal(other.equity, res.equity, rtol=1e-9)
+
+
+@PROPERTY_SETTINGS
+@given(backtest_inputs())
+def test_the_cost_path_tends_to_the_frictionless_one(inputs):
+    # Without costs the engine skips its per-date loop; a negligible cost takes the loop instead.
+    prices, plan, lag, _ = inputs
+    frictionless = run_backtest(prices, plan, lag=lag)
+    looped = run_backtest(prices, plan, lag=lag, costs_bps=1e-9)
+    pd.testing.assert_series_equal(looped.equity, frictionless.equity, rtol=1e-10)
+    pd.testing.assert_frame_equal(looped.weights, frictionless.weights, rtol=0, atol=1e-12)
