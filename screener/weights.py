@@ -360,7 +360,7 @@ def _apply_caps(target: np.ndarray, caps: _Caps, total: float) -> tuple[np.ndarr
                 binding = caps.members.astype(float) @ w >= caps.limits - _CAP_TOL
                 notes.append("overlapping group caps: weights projected onto the caps (least relative change)")
         left = total - w.sum()
-    if at_cap.any():
+    if at_cap.any() and caps.max_weight is not None:
         notes.append(f"`max_weight` = {caps.max_weight:g} caps {int(at_cap.sum())} name(s); the excess went to the "
                      "others in proportion to their weights")
     if binding.any():
@@ -930,7 +930,7 @@ def weigh(
     _check_max_weight(max_weight)
     _check_group_caps(group_caps, groups)
     n = len(tickers)
-    index = pd.Index(tickers, dtype=object, name="asset")
+    index = pd.Index(tickers, name="asset")
     if n == 0:
         return WeightResult(pd.Series([], index=index, dtype=np.float64, name="weight"), method,
                             notes=("empty selection: all cash",))
