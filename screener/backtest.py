@@ -14,7 +14,8 @@ Timeline, for each trade row ``r`` (the decision row plus ``lag`` rows):
    including the fee, a sell raises exactly ``|amount|`` net of the fee (bt's commission rule).
 
 Share counts are fractional and fixed between trades, so weights drift with prices. All the work is numpy over
-(days x assets); the only Python loop runs over trade dates.
+(days x assets). Without costs there is no loop at all (the value at each trade date is a cumulative product of
+growth factors); with costs the only Python loop runs over trade dates.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ WEIGHT_SUM_TOLERANCE = 1e-9
 _DAYS_PER_YEAR = 365.25  # calendar days: turnover is annualised over the calendar span of the backtest
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # fields are pandas objects: no == or hash
 class BacktestResult:
     """What `run_backtest` returns.
 
@@ -390,6 +391,11 @@ def _validate(
     unknown = target_weights.columns.difference(prices.columns, sort=False)
     if len(unknown):
         raise ValueError(f"`target_weights` has assets not in `prices`: {', '.join(map(str, unknown[:10]))}")
+    if prices.index.tz != target_weights.index.tz:
+        raise ValueError(
+            f"`target_weights` and `prices` dates must share a time zone, got {target_weights.index.tz} and "
+            f"{prices.index.tz}"
+        )
     decision_rows = prices.index.get_indexer(target_weights.index)
     if (decision_rows < 0).any():
         missing = target_weights.index[decision_rows < 0]

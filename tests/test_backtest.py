@@ -213,6 +213,7 @@ GOOD_PLAN = pd.DataFrame({"A": [0.5]}, index=DAYS[:1])
         (GOOD_PRICES, pd.DataFrame({"A": [np.inf]}, index=DAYS[:1]), {}, "`target_weights` must be finite"),
         (GOOD_PRICES * 0, GOOD_PLAN, {}, "`prices` must be finite and > 0"),
         (GOOD_PRICES.iloc[:0], GOOD_PLAN.iloc[:0], {}, "`prices` must have at least one row"),
+        (GOOD_PRICES, GOOD_PLAN.tz_localize("UTC"), {}, "must share a time zone"),
         (GOOD_PRICES, GOOD_PLAN, {"lag": -1}, "`lag` must be an integer >= 0"),
         (GOOD_PRICES, GOOD_PLAN, {"lag": 1.0}, "`lag` must be an integer >= 0"),
         (GOOD_PRICES, GOOD_PLAN, {"costs_bps": -1.0}, r"`costs_bps` must be in \[0, 10000\)"),
