@@ -45,8 +45,9 @@ class BacktestRun:
     Attributes
     ----------
     config : StrategyConfig
-    equity : DataFrame of shape (n_dates, 1 + n_benchmarks)
-        The strategy and each benchmark, all starting at 1.0 on the first date.
+    equity : DataFrame of shape (1 + n_dates, 1 + n_benchmarks)
+        The strategy and each benchmark, all 1.0 on a starting row dated the day before the first date
+        (bt's convention), then the value at each close (after that day's trades and costs).
     returns : DataFrame
         Daily simple returns of the same columns (benchmarks on their own trading days, 0 elsewhere).
     weights : DataFrame of shape (n_rebalances, n_members)
@@ -59,6 +60,9 @@ class BacktestRun:
     screen_log : DataFrame
         Per (date, ticker): pass/fail per filter, score breakdown, rank, selected, weighting method used.
     engine : BacktestResult
+    prices : DataFrame of shape (n_dates, n_members)
+        The members' adjusted closes in the base currency the engine traded on (NaN before a member's
+        ``first_trade_date`` and on days it did not trade).
     data_notes : list of str
         Missing members, stale data and other data problems met on the way.
     manifest : dict
@@ -74,6 +78,7 @@ class BacktestRun:
     metrics: dict[str, dict[str, float]]
     screen_log: pd.DataFrame
     engine: BacktestResult
+    prices: pd.DataFrame
     data_notes: list[str] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
 
@@ -110,12 +115,21 @@ def load_run_data(cfg: StrategyConfig, uni: Universe, *, store: Store | None = N
                             currencies=_currencies(uni, extra), store=store, snapshot=snapshot)
 
 
+def listed_mask(frame: pd.DataFrame, uni: Universe) -> pd.DataFrame:
+    """Hide prices before a member's `first_trade_date` (e.g. a SPAC shell trading under the same symbol)."""
+    out = frame.copy()
+    for m in uni.members:
+        if m.first_trade_date is not None and m.ticker in out.columns:
+            out.loc[out.index < pd.Timestamp(m.first_trade_date), m.ticker] = np.nan
+    return out
+
+
 def _member_prices(data: MarketData, uni: Universe) -> pd.DataFrame:
     members = [t for t in uni.tickers if t in data.tickers]
     if not members:
         raise DataError(f"no member of universe {uni.name!r} has prices; missing: "
                         + "; ".join(f"{t}: {why}" for t, why in list(data.missing.items())[:5]))
-    return data.base["adj_close"][members]
+    return listed_mask(data.base["adj_close"][members], uni)
 
 
 def compute_factors(cfg: StrategyConfig, uni: Universe, data: MarketData, dates: pd.DatetimeIndex) -> pd.DataFrame:
@@ -232,6 +246,10 @@ def run_backtest(
     bench_prices = data.base["adj_close"][benchmarks]
     equity = pd.concat([(engine.equity / cfg.portfolio.initial_capital).rename(STRATEGY),
                         _benchmark_equity(bench_prices, prices.index)], axis=1)
+    # A starting row the day before the first date, as bt's value series has: every column is 1.0 before the
+    # first trade, so costs paid on the first date show in the strategy's first move.
+    start_row = pd.DataFrame(1.0, index=[prices.index[0] - pd.Timedelta(days=1)], columns=equity.columns)
+    equity = pd.concat([start_row, equity])
     equity.index.name = "date"
     rets = {STRATEGY: engine.returns}
     for b in benchmarks:
@@ -251,7 +269,7 @@ def run_backtest(
     screen_log = pd.concat(logs) if logs else pd.DataFrame()
     run = BacktestRun(config=cfg, equity=equity, returns=rets_frame, weights=engine.target_weights,
                       drifted_weights=engine.weights, trades=engine.trades, metrics=metrics,
-                      screen_log=screen_log, engine=engine, data_notes=notes)
+                      screen_log=screen_log, engine=engine, prices=prices, data_notes=notes)
     run.manifest = manifest(cfg, data, uni)
     return run
 
