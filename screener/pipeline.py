@@ -115,21 +115,12 @@ def load_run_data(cfg: StrategyConfig, uni: Universe, *, store: Store | None = N
                             currencies=_currencies(uni, extra), store=store, snapshot=snapshot)
 
 
-def listed_mask(frame: pd.DataFrame, uni: Universe) -> pd.DataFrame:
-    """Hide prices before a member's `first_trade_date` (e.g. a SPAC shell trading under the same symbol)."""
-    out = frame.copy()
-    for m in uni.members:
-        if m.first_trade_date is not None and m.ticker in out.columns:
-            out.loc[out.index < pd.Timestamp(m.first_trade_date), m.ticker] = np.nan
-    return out
-
-
 def _member_prices(data: MarketData, uni: Universe) -> pd.DataFrame:
     members = [t for t in uni.tickers if t in data.tickers]
     if not members:
         raise DataError(f"no member of universe {uni.name!r} has prices; missing: "
                         + "; ".join(f"{t}: {why}" for t, why in list(data.missing.items())[:5]))
-    return listed_mask(data.base["adj_close"][members], uni)
+    return uni.mask_unlisted(data.base["adj_close"][members])
 
 
 def compute_factors(cfg: StrategyConfig, uni: Universe, data: MarketData, dates: pd.DatetimeIndex) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from screener.exceptions import DataError, UniverseError
@@ -322,6 +323,18 @@ class Universe:
     def tickers(self) -> tuple[str, ...]:
         """Primary Yahoo symbols of the members, in file order."""
         return tuple(m.ticker for m in self.members)
+
+    def mask_unlisted(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Copy of a date x ticker frame with values before each member's `first_trade_date` set to NaN.
+
+        Some symbols carry an earlier security's history (a SPAC shell trading near $10 before the merger);
+        those rows are not the member's prices.
+        """
+        out = frame.copy()
+        for m in self.members:
+            if m.first_trade_date is not None and m.ticker in out.columns:
+                out.loc[out.index < pd.Timestamp(m.first_trade_date), m.ticker] = np.nan
+        return out
 
     @property
     def currencies(self) -> dict[str, str]:

@@ -1,0 +1,103 @@
+"""The factor table: supply-risk and market factors of a universe's members at decision dates.
+
+`factor_table` is pure (it takes loaded market data); `factors_as_of` and `explain` load the universe, the
+reference files and prices (store, then snapshot) and are what ``screener factors`` calls.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from screener.config import MARKET_FACTORS, SUPPLY_FACTORS
+from screener.data.panel import MarketData, load_market_data
+from screener.data.snapshot import SnapshotProvider
+from screener.data.store import Store
+from screener.exceptions import DataError, UniverseError
+from screener.factors.market import MAX_STALE_DAYS, market_factors
+from screener.factors.supply import explain_supply, supply_factors
+from screener.reference import Reference, load_reference
+from screener.universe import Universe, load_universe
+
+FACTOR_BENCHMARKS = ("SPY", "REMX")
+HISTORY_DAYS = 400
+"""Calendar days of prices loaded before a date: enough for 12-1 momentum and the one-year windows."""
+COLUMNS = (*SUPPLY_FACTORS, *MARKET_FACTORS, "market_cap_pit", "stage", "status", "reason")
+
+
+def factor_table(
+    universe: Universe,
+    data: MarketData,
+    dates: Any,
+    *,
+    reference: Reference | None = None,
+    event_date: str = "announced",
+    backfill: bool = False,
+    beta_lags: int = 0,
+) -> pd.DataFrame:
+    """All factors per (date, member), each from data up to that date only.
+
+    Parameters
+    ----------
+    universe : Universe
+    data : MarketData
+        ``adj_close``, ``close`` and ``volume`` of the members (and of SPY and REMX for betas), in the base
+        currency, with history before the first date (see `HISTORY_DAYS`).
+    dates : list-like of dates
+        Decision dates.
+    reference : Reference, optional
+        Default: the shipped reference files.
+    event_date, backfill
+        Point-in-time options of the supply-risk factors (see ``docs/factors.md``).
+    beta_lags : int
+        Dimson lags for the betas (0: same-day).
+
+    Returns
+    -------
+    DataFrame of shape (n_dates * n_members, len(COLUMNS))
+        Index (``date``, ``ticker``); members without prices get NaN market factors, members without
+        reference data NaN supply factors, and ``reason`` says why.
+    """
+    reference = reference if reference is not None else load_reference()
+    index = pd.DatetimeIndex(pd.to_datetime(list(dates)), name="date")
+    supply = supply_factors(universe, reference, index, event_date=event_date, backfill=backfill)
+    members = list(universe.tickers)
+    priced = [t for t in members if t in data.tickers]
+    adj = universe.mask_unlisted(data.base["adj_close"].reindex(columns=priced))
+    close = universe.mask_unlisted(data.base["close"].reindex(columns=priced))
+    volume = universe.mask_unlisted(data.base["volume"].reindex(columns=priced))
+    benchmarks = {b: data.base["adj_close"][b] for b in FACTOR_BENCHMARKS if b in data.tickers}
+    for b in FACTOR_BENCHMARKS:
+        benchmarks.setdefault(b, pd.Series(np.nan, index=adj.index))
+    market = market_factors(adj, close, volume, index, benchmarks=benchmarks, beta_lags=beta_lags)
+    market = market.reindex(pd.MultiIndex.from_product([index, members], names=["date", "ticker"]))
+    table = supply.join(market, how="left")
+    table["reason"] = [("; ".join(x for x in (a, b) if x)) for a, b in
+                       zip(table["reason"].astype(object).fillna(""), _price_reasons(adj, index, members, data),
+                           strict=True)]
+    return table[list(COLUMNS)]
+
+
+def _price_reasons(adj: pd.DataFrame, index: pd.DatetimeIndex, members: list[str], data: MarketData) -> list[str]:
+    """Why a member has no market factors at a date: no prices at all, or none recent enough (date-major)."""
+    stamps = np.where(adj.notna().to_numpy(), adj.index.to_numpy()[:, None], np.datetime64("NaT"))
+    last = pd.DataFrame(stamps, index=adj.index, columns=adj.columns).ffill()
+    last = last.reindex(index, method="ffill") if len(last) else last.reindex(index)
+    out = []
+    for day in index:
+        for t in members:
+            if t not in adj.columns:
+                out.append(f"no prices: {data.missing.get(t, 'not in the store or snapshot')}")
+                continue
+            valid = last.at[day, t]
+            if pd.isna(valid):
+                out.append(f"no prices on or before {day.date()}")
+            elif (day - valid).days > MAX_STALE_DAYS:
+                out.append(f"market factors: last price {valid.date()}, over {MAX_STALE_DAYS} days before the date")
+            else:
+                out.append("")
+    return out
