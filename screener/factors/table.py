@@ -17,7 +17,6 @@ from screener.config import MARKET_FACTORS, SUPPLY_FACTORS
 from screener.data.panel import MarketData, load_market_data
 from screener.data.snapshot import SnapshotProvider
 from screener.data.store import Store
-from screener.exceptions import DataError, UniverseError
 from screener.factors.market import MAX_STALE_DAYS, market_factors
 from screener.factors.supply import explain_supply, supply_factors
 from screener.reference import Reference, load_reference
@@ -101,3 +100,59 @@ def _price_reasons(adj: pd.DataFrame, index: pd.DatetimeIndex, members: list[str
             else:
                 out.append("")
     return out
+
+
+def load_factor_data(universe: Universe, start: date, end: date, *, currency: str | None = None,
+                     store: Store | None = None,
+                     snapshot: str | Path | SnapshotProvider | bool | None = None) -> MarketData:
+    """Prices the factor table needs for dates in [start, end] (members and factor benchmarks)."""
+    tickers = list(dict.fromkeys([*universe.tickers, *FACTOR_BENCHMARKS]))
+    return load_market_data(tickers, fields=("adj_close", "close", "volume"),
+                            currency=currency or universe.base_currency,
+                            start=start - timedelta(days=HISTORY_DAYS), end=end,
+                            currencies=universe.currencies, store=store, snapshot=snapshot)
+
+
+def factors_as_of(
+    universe: str | Path | Universe,
+    as_of: date | str,
+    *,
+    store: Store | None = None,
+    snapshot: str | Path | SnapshotProvider | bool | None = None,
+    event_date: str = "announced",
+    backfill: bool = False,
+) -> pd.DataFrame:
+    """Every factor for every member at one date: one row per member (``attrs["as_of"]`` holds the date)."""
+    uni = universe if isinstance(universe, Universe) else load_universe(universe)
+    day = pd.Timestamp(as_of)
+    data = load_factor_data(uni, day.date(), day.date(), store=store, snapshot=snapshot)
+    table = factor_table(uni, data, [day], event_date=event_date, backfill=backfill).xs(day, level="date")
+    table.attrs["as_of"] = day.date().isoformat()
+    return table
+
+
+def explain(
+    universe: str | Path | Universe,
+    as_of: date | str,
+    ticker: str,
+    *,
+    store: Store | None = None,
+    snapshot: str | Path | SnapshotProvider | bool | None = None,
+    event_date: str = "announced",
+    backfill: bool = False,
+) -> dict[str, Any]:
+    """How each composite factor of one member at one date is made up, with sources; plus its market factors."""
+    uni = universe if isinstance(universe, Universe) else load_universe(universe)
+    ticker = uni.member(ticker).ticker
+    day = pd.Timestamp(as_of)
+    reference = load_reference()
+    report = explain_supply(ticker, day, reference, uni, event_date=event_date, backfill=backfill)
+    data = load_factor_data(uni, day.date(), day.date(), store=store, snapshot=snapshot)
+    row = factor_table(uni, data, [day], reference=reference, event_date=event_date,
+                       backfill=backfill).loc[(day, ticker)]
+    report["market"] = {k: (None if isinstance(row[k], float) and np.isnan(row[k]) else row[k])
+                        for k in (*MARKET_FACTORS, "market_cap_pit")}
+    report["market_reason"] = row["reason"]
+    report["market_definitions"] = "docs/factors.md, section Market factors"
+    report["price_source"] = data.sources.get(ticker, data.missing.get(ticker))
+    return report
