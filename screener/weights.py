@@ -135,12 +135,14 @@ class _Caps:
     limits: np.ndarray  # (g,) cap of each group
     labels: tuple[str, ...]  # (g,) "country 'China' = 0.3"
     max_weight: float | None
+    tickers: tuple[str, ...]  # (n,)
 
     def subset(self, keep: np.ndarray) -> _Caps:
         members = self.members[:, keep]
         used = members.any(axis=1)
         return _Caps(self.upper[keep], members[used], self.limits[used],
-                     tuple(lab for lab, u in zip(self.labels, used, strict=True) if u), self.max_weight)
+                     tuple(lab for lab, u in zip(self.labels, used, strict=True) if u), self.max_weight,
+                     tuple(t for t, k in zip(self.tickers, keep, strict=True) if k))
 
     @property
     def any(self) -> bool:
@@ -207,7 +209,7 @@ def _build_caps(
                 limits.append(float(cap))
                 labels.append(f"{dim} {group!r} = {cap:g}")
     members = np.array(rows, dtype=bool).reshape(len(rows), n)
-    return _Caps(upper, members, np.array(limits, dtype=float), tuple(labels), max_weight)
+    return _Caps(upper, members, np.array(limits, dtype=float), tuple(labels), max_weight, tuple(tickers))
 
 
 def _fill(target: np.ndarray, caps: _Caps, total: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -282,7 +284,8 @@ def _qp(
     The primal active-set method (Nocedal & Wright, *Numerical Optimization*, 2nd ed., Algorithm 16.3) for a
     positive definite G: each step solves the KKT system of the constraints in the working set exactly, so the
     answer is exact to rounding (SLSQP stops around 1e-5 on these problems). A blocking constraint is never a
-    linear combination of the working set, so the KKT matrix stays nonsingular.
+    linear combination of the working set (``a' p`` must be clearly negative), so the KKT matrix stays
+    nonsingular.
     """
     n, m = len(x), len(b_eq)
     work: list[int] = []
@@ -307,7 +310,8 @@ def _qp(
             continue
         ap = a_in @ p
         ratio = np.full(len(ap), np.inf)
-        block = ap < 0
+        # A constraint that depends linearly on the working set has a'p = 0 up to rounding: never let it block.
+        block = ap < -1e-11 * np.abs(a_in).sum(axis=1) * np.abs(p).max()
         block[work] = False
         ratio[block] = np.maximum(a_in[block] @ x - b_in[block], 0.0) / -ap[block]
         j = int(np.argmin(ratio)) if len(ratio) else -1
@@ -361,8 +365,8 @@ def _apply_caps(target: np.ndarray, caps: _Caps, total: float) -> tuple[np.ndarr
                 notes.append("overlapping group caps: weights projected onto the caps (least relative change)")
         left = total - w.sum()
     if at_cap.any() and caps.max_weight is not None:
-        notes.append(f"`max_weight` = {caps.max_weight:g} caps {int(at_cap.sum())} name(s); the excess went to the "
-                     "others in proportion to their weights")
+        notes.append(f"`max_weight` = {caps.max_weight:g} binds on {int(at_cap.sum())} name(s): "
+                     f"{_names(caps.tickers, at_cap)}")
     if binding.any():
         notes.append("group caps bind: " + "; ".join(lab for lab, b in zip(caps.labels, binding, strict=True) if b))
     if left > _CAP_TOL:

@@ -431,6 +431,22 @@ def test_optimisers_take_caps_as_constraints():
         assert not any("moved by" in n for n in result.notes)  # the optimum already met the caps
 
 
+def test_optimisers_survive_parallel_and_overlapping_caps():
+    # A one-name group capped at max_weight duplicates that name's cap; overlapping element groups share names.
+    # Both once made the active-set KKT system singular (a dependent constraint picked as blocking).
+    returns = make_returns(n_assets=20, n_rows=63, seed=42, drift=0.0008)
+    tickers = list(returns.columns)
+    groups = {"country": {t: ["CN", "AU", "US", "CA"][i % 4] for i, t in enumerate(tickers)},
+              "element": {t: [["Nd", "Pr"], ["Dy"], ["Nd"], ["Tb", "Dy"]][i % 4] for i, t in enumerate(tickers)},
+              "stage": {tickers[0]: "magnet"}}
+    group_caps = {"country": {"CN": 0.3}, "element": {"Nd": 0.45, "Dy": 0.6}, "stage": {"magnet": 0.1}}
+    for method in ("min_variance", "max_sharpe"):
+        result = weigh(tickers, method=method, returns=returns, max_weight=0.1, group_caps=group_caps, groups=groups)
+        assert result.method_used == method, result.fallbacks
+        assert_portfolio(result, tickers)
+        assert result.weights.max() <= 0.1 + 1e-9
+
+
 # ---------------------------------------------------------------- fallbacks
 
 
