@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from screener.config import StrategyConfig, load_config
 from screener.data.panel import PriceData, load_prices
 from screener.data.store import Store
+from screener.pipeline import BacktestRun, run_backtest, screen_as_of
 from screener.universe import Universe, list_universes, load_universe
 
 try:
@@ -13,4 +15,17 @@ try:
 except PackageNotFoundError:  # running from a checkout without installing
     __version__ = "0.0.0"
 
-__all__ = ["PriceData", "Store", "Universe", "__version__", "list_universes", "load_prices", "load_universe"]
+__all__ = [
+    "BacktestRun",
+    "PriceData",
+    "Store",
+    "StrategyConfig",
+    "Universe",
+    "__version__",
+    "list_universes",
+    "load_config",
+    "load_prices",
+    "load_universe",
+    "run_backtest",
+    "screen_as_of",
+]

@@ -24,7 +24,7 @@ from screener.data.calendar import listing_returns
 from screener.data.panel import MarketData, load_market_data
 from screener.data.snapshot import SnapshotProvider
 from screener.data.store import Store
-from screener.exceptions import DataError
+from screener.exceptions import ConfigError, DataError
 from screener.markets import load_markets
 from screener.periods import TRADING_DAYS_PER_YEAR
 from screener.screen import screen_at
@@ -163,6 +163,29 @@ def _factors_at(factors: pd.DataFrame | None, day: pd.Timestamp, base: pd.DataFr
     return base.join(numeric, how="left")
 
 
+def cap_with_cash(weights: pd.Series, max_weight: float | None, group_caps: dict[str, dict[str, float]],
+                  groups: dict[str, dict[str, tuple[str, ...]]]) -> pd.Series:
+    """Scale weights down until no name or group exceeds its cap; what is cut is held in cash.
+
+    Used when the selected names cannot hold the whole portfolio under the caps (the caps always win).
+    """
+    w = weights.astype("float64").copy()
+    for _ in range(100):
+        if max_weight is not None:
+            w = w.clip(upper=max_weight)
+        over = False
+        for dim, caps in group_caps.items():
+            for group, cap in caps.items():
+                names = [t for t in w.index if group in groups.get(dim, {}).get(t, ())]
+                total = w[names].sum()
+                if total > cap + 1e-12:
+                    w[names] *= cap / total
+                    over = True
+        if not over:
+            break
+    return w
+
+
 def _benchmark_equity(prices: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
     """Buy-and-hold value of each benchmark, 1.0 at its first price in the window.
 
@@ -213,23 +236,31 @@ def run_backtest(
         if cfg.portfolio.weighting == "fixed":
             selected = [t for t, _ in cfg.portfolio.fixed_weights if t in eligible]
         history = returns.loc[:day].iloc[-(cfg.portfolio.lookback + 1):]
-        result = weigh(
-            selected,
-            method=cfg.portfolio.weighting,
-            returns=history,
-            scores=table["score"],
-            market_caps=table["market_cap"] if "market_cap" in table.columns else None,
-            fixed_weights=dict(cfg.portfolio.fixed_weights) or None,
-            lookback=cfg.portfolio.lookback,
-            max_weight=cfg.portfolio.max_weight,
-            group_caps=caps or None,
-            groups=groups if caps else None,
-        )
-        weights = result.weights.reindex(members).fillna(0.0)
+        kwargs = {
+            "method": cfg.portfolio.weighting,
+            "returns": history,
+            "scores": table["score"],
+            "market_caps": table["market_cap"] if "market_cap" in table.columns else None,
+            "fixed_weights": dict(cfg.portfolio.fixed_weights) or None,
+            "lookback": cfg.portfolio.lookback,
+        }
+        cap_note = ""
+        try:
+            result = weigh(selected, max_weight=cfg.portfolio.max_weight, group_caps=caps or None,
+                           groups=groups if caps else None, **kwargs)
+            weights = result.weights
+        except ConfigError:
+            # Too few names passed the screen on this date to meet the caps fully invested: hold each name at
+            # most at its caps and the rest in cash (the config itself was checked against top_n).
+            result = weigh(selected, **kwargs)
+            weights = cap_with_cash(result.weights, cfg.portfolio.max_weight, caps, groups)
+            cap_note = (f"caps cannot be met by {len(selected)} selected names: "
+                        f"{1 - weights.sum():.4g} held in cash")
+        weights = weights.reindex(members).fillna(0.0)
         rows.append(weights.rename(day))
         table["weight"] = weights.reindex(table.index).fillna(0.0)
         table["method_used"] = result.method_used
-        table["fallbacks"] = "; ".join(result.fallbacks)
+        table["fallbacks"] = "; ".join([*result.fallbacks, cap_note] if cap_note else result.fallbacks)
         logs.append(table.assign(date=day).set_index("date", append=True).swaplevel())
     targets = pd.DataFrame(rows, columns=members).fillna(0.0)
     engine = run_engine(prices, targets, lag=cfg.portfolio.lag, costs_bps=cfg.portfolio.costs_bps,
