@@ -485,8 +485,9 @@ def _parse_chain(raw: pd.DataFrame, check: _Checker) -> pd.DataFrame:
 def _check_chain_sums(check: _Checker, frame: pd.DataFrame) -> None:
     # On every date where a ticker has valid rows, their weights must sum to 1: check at each row start.
     for ticker, rows in frame.groupby("ticker", sort=False):
-        start = rows["valid_from"].to_numpy()
-        end = rows["valid_to"].fillna(pd.Timestamp.max).to_numpy()
+        start = rows["valid_from"].to_numpy().astype("datetime64[D]")
+        end = rows["valid_to"].to_numpy().astype("datetime64[D]")
+        end = np.where(np.isnat(end), np.datetime64("2262-01-01", "D"), end)
         for day in np.unique(start):
             valid = (start <= day) & (day < end)
             total = float(rows.loc[valid, "weight"].sum())
@@ -494,7 +495,7 @@ def _check_chain_sums(check: _Checker, frame: pd.DataFrame) -> None:
                 idx = [int(i) + 1 for i in rows.index[valid]]
                 listed = ", ".join(map(str, idx))
                 check.add(idx[0], ticker, "weight",
-                          f"weights of {ticker} valid on {pd.Timestamp(day).date()} (rows {listed}) sum to "
+                          f"weights of {ticker} valid on {day} (rows {listed}) sum to "
                           f"{total:.6g}, expected 1 (tolerance {_WEIGHT_TOL})")
 
 
