@@ -20,6 +20,7 @@ Usage: ``python benchmarks/backtest.py [--quick]`` (``--quick``: 1 warm-up + 2 r
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -212,15 +213,29 @@ def bt_algos(kind: str, frequency: str = "M", months: int = 3, top_k: int = 5) -
 # ------------------------------------------------------------------ timing and printing
 
 
-def timed(fn: Callable[[], object], runs: int, warmup: int = 1) -> tuple[float, float, float]:
+def timed(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 1) -> dict[str, tuple[float, float, float]]:
+    """Median, min and max wall time of each function, interleaved round by round.
+
+    The machine is shared: taking turns exposes every tool to the same background load, so the ratios hold
+    even when the absolute times wobble.
+    """
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times), max(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(t), min(t), max(t)) for name, t in times.items()}
+
+
+def load_average() -> str:
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def fmt(t: tuple[float, float, float] | None) -> str:
@@ -258,9 +273,12 @@ def single_backtests(runs: int) -> None:
             diffs = [check(f"bt {label} N={n}", max_rel(ref, with_bt(prices, bt_algos(kind))))]
             if vbt is not None:
                 diffs.append(check(f"vectorbt {label} N={n}", max_rel(ref, with_vbt(prices, targets))))
-            t_ours = timed(lambda p=prices, t=targets: ours(p, t), runs)
-            t_bt = timed(lambda p=prices, k=kind: with_bt(p, bt_algos(k)), runs)
-            t_vbt = timed(lambda p=prices, t=targets: with_vbt(p, t), runs) if vbt is not None else None
+            fns = {"ours": lambda p=prices, t=targets: ours(p, t),
+                   "bt": lambda p=prices, k=kind: with_bt(p, bt_algos(k))}
+            if vbt is not None:
+                fns["vbt"] = lambda p=prices, t=targets: with_vbt(p, t)
+            got = timed(fns, runs)
+            t_ours, t_bt, t_vbt = got["ours"], got["bt"], got.get("vbt")
             print(f"| {label}, N={n} | {fmt(t_ours)} | {fmt(t_bt)} | {fmt(t_vbt)} | {ratio(t_bt, t_ours)} | "
                   f"{ratio(t_vbt, t_ours)} | {', '.join(diffs)} |", flush=True)
 
@@ -297,13 +315,14 @@ def sweep(runs: int, bt_subset: list[tuple[str, int, int]]) -> None:
     for label, diff in worst.items():
         check(f"sweep {label}", diff)
 
-    t_ours = timed(run_ours, runs)
-    rows = [("ours", t_ours, "")]
+    fns = {"ours": run_ours}
     if vbt is not None:
-        rows.append(("vectorbt, 200 calls", timed(run_vbt, runs), f"{worst['vectorbt, 200 calls']:.1e}"))
-        rows.append(("vectorbt, 1 batched call", timed(lambda: with_vbt_batched(prices, variants), runs),
-                     f"{worst['vectorbt, 1 batched call']:.1e}"))
-    else:
+        fns["vectorbt, 200 calls"] = run_vbt
+        fns["vectorbt, 1 batched call"] = lambda: with_vbt_batched(prices, variants)
+    got = timed(fns, runs)
+    t_ours = got["ours"]
+    rows = [(label, t, f"{worst[label]:.1e}" if label in worst else "") for label, t in got.items()]
+    if vbt is None:
         print("(vectorbt not installed: `pip install vectorbt` to include it)")
     per_freq = {f: statistics.mean(ts) for f, ts in bt_times.items() if ts}
     per_variant = len(variants) // len(FREQ_CODES)
@@ -334,10 +353,11 @@ def main() -> None:
     vbt_note = f"vectorbt {vbt.__version__}" if vbt is not None else "vectorbt NOT INSTALLED (skipped)"
     print(f"# Backtest engines: numpy {np.__version__}, pandas {pd.__version__}, bt {bt.__version__}, {vbt_note}")
     print(f"{runs} timed runs after 1 warm-up; curves checked against ours first (tolerance {MATCH_RTOL:g}).")
+    print(f"Load average at start (2 shared cores): {load_average()}")
     start = time.perf_counter()
     single_backtests(runs)
     sweep(runs, subset)
-    print(f"\nTotal benchmark time {time.perf_counter() - start:.0f} s")
+    print(f"\nTotal benchmark time {time.perf_counter() - start:.0f} s; load average {load_average()}")
 
 
 if __name__ == "__main__":
