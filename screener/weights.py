@@ -26,6 +26,7 @@ every formula and rule.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -173,7 +174,7 @@ def _check_group_caps(
         if not isinstance(caps, Mapping):
             raise TypeError(f"`group_caps[{dim!r}]` must be a mapping group -> cap, got {type(caps).__name__}")
         for group, cap in caps.items():
-            if not isinstance(cap, int | float) or isinstance(cap, bool) or not 0 <= cap <= 1:
+            if not isinstance(cap, numbers.Real) or isinstance(cap, bool) or not 0 <= cap <= 1:
                 raise ConfigError(f"`group_caps[{dim!r}][{group!r}]` must be in [0, 1], got {cap!r}")
     used = [dim for dim, caps in group_caps.items() if caps]
     if used and groups is None:
@@ -816,9 +817,8 @@ class _History:
         eligible = (count >= need) & (vol > 0)
         notes = []
         if (~eligible).any():
-            names = ", ".join(t for t, e in zip(self.tickers, eligible, strict=True) if not e)
             notes.append(f"dropped {int((~eligible).sum())} name(s) with fewer than {need} returns or no price "
-                         f"movement in the last {self.rows} rows: {names}")
+                         f"movement in the last {self.rows} rows: {_names(self.tickers, ~eligible)}")
         if not eligible.any():
             return f"no name has {need} or more non-constant returns in the last {self.rows} rows"
         x = self.x[:, eligible]
@@ -835,7 +835,7 @@ class _History:
 def _check_max_weight(max_weight: float | None) -> None:
     if max_weight is None:
         return
-    if isinstance(max_weight, bool) or not isinstance(max_weight, int | float) or not 0 < max_weight <= 1:
+    if isinstance(max_weight, bool) or not isinstance(max_weight, numbers.Real) or not 0 < max_weight <= 1:
         raise ConfigError(f"`max_weight` must be in (0, 1] or None, got {max_weight!r}")
 
 
@@ -929,7 +929,7 @@ def weigh(
         raise ConfigError(f"`method` must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     if isinstance(lookback, bool) or not isinstance(lookback, int | np.integer) or lookback < MIN_OBSERVATIONS:
         raise ConfigError(f"`lookback` must be an integer >= {MIN_OBSERVATIONS}, got {lookback!r}")
-    if not isinstance(risk_free, int | float) or not math.isfinite(risk_free):
+    if isinstance(risk_free, bool) or not isinstance(risk_free, numbers.Real) or not math.isfinite(risk_free):
         raise ConfigError(f"`risk_free` must be a finite number (per period of `returns`), got {risk_free!r}")
     _check_max_weight(max_weight)
     _check_group_caps(group_caps, groups)
@@ -998,7 +998,7 @@ def _fixed(fixed_weights: Mapping[str, float] | None, tickers: list[str]) -> tup
     if not isinstance(fixed_weights, Mapping):
         raise TypeError(f"`fixed_weights` must be a mapping ticker -> weight, got {type(fixed_weights).__name__}")
     for t, w in fixed_weights.items():
-        if isinstance(w, bool) or not isinstance(w, int | float | np.floating) or not 0 <= w <= 1:
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or not 0 <= w <= 1:
             raise ConfigError(f"`fixed_weights[{t!r}]` must be a number in [0, 1], got {w!r}")
     declared = float(sum(fixed_weights.values()))
     if declared > 1 + _CAP_TOL:

@@ -640,3 +640,45 @@ def test_twenty_names_63_rows_is_fast(method, budget_ms):
         times.append(time.perf_counter() - start)
     assert result.method_used == method
     assert np.median(times) * 1e3 < budget_ms
+
+
+# ---------------------------------------------------------------- the real snapshot
+
+
+@pytest.fixture(scope="module")
+def real_returns(snapshot_dir):
+    from screener.data.calendar import listing_returns
+    from screener.data.panel import load_prices
+    from screener.universe import load_universe
+
+    universe = load_universe("rare_earths")
+    data = load_prices(universe.tickers, start="2021-01-01", end="2024-06-28", snapshot=snapshot_dir)
+    groups = {"stage": {m.ticker: tuple(m.stages) for m in universe.members},
+              "country": {m.ticker: tuple(m.asset_countries) for m in universe.members},
+              "element": {m.ticker: tuple(m.elements) for m in universe.members}}
+    return listing_returns(data.prices), groups
+
+
+@pytest.mark.parametrize("method", RETURN_METHODS)
+def test_every_method_on_the_real_snapshot_with_caps(real_returns, method):
+    # Exchanges on four continents: a union calendar with holes, recent listings, penny stocks.
+    returns, groups = real_returns
+    group_caps = {"country": {"China": 0.3}, "element": {"Dy": 0.5}}
+    fell_back = []
+    for day in returns.index[126::63]:  # quarterly decisions
+        history = returns.loc[:day]
+        selected = list(history.columns[history.iloc[-63:].notna().sum() > 0])
+        result = weigh(selected, method=method, returns=history, max_weight=0.15, group_caps=group_caps,
+                       groups=groups)
+        assert_portfolio(result, selected)
+        w = result.weights
+        assert w.max() <= 0.15 + 1e-9
+        for dim, caps in group_caps.items():
+            for group, cap in caps.items():
+                members = [t for t in selected if group in groups[dim].get(t, ())]
+                assert w[members].sum() <= cap + 1e-9
+        if result.method_used != method:  # a falling market: no capped portfolio has a positive mean
+            assert method == "max_sharpe" and result.method_used == "min_variance", (day, result.fallbacks)
+            assert "mean return above `risk_free`" in result.fallbacks[0]
+            fell_back.append(day)
+    assert len(fell_back) <= 2, fell_back
