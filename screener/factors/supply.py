@@ -263,21 +263,22 @@ def _compute_criticality(
     subjects = _subjects(reference)
     elements, with_facts = _criticality_elements(reference, subjects)
     facts = reference.elements
-    values = facts["value"].to_numpy(dtype=float)
+    # One NaN appended so that the row index -1 ("no fact") reads NaN, even from an empty table.
+    values = np.append(facts["value"].to_numpy(dtype=float), np.nan)
     components: dict[str, np.ndarray] = {}
     rows: dict[str, np.ndarray] = {}
     grouped = _fact_index(facts, (*_STRUCTURAL.values(), *_LISTS))
     for name, metric in _STRUCTURAL.items():
         idx = _resolve(grouped, metric, elements, subjects, days, backfill)
         rows[name] = idx
-        components[name] = np.where(idx >= 0, values[np.maximum(idx, 0)] / _SCALE[name], np.nan)
+        components[name] = values[idx] / _SCALE[name]
     list_sum = np.zeros((len(days), len(elements)))
     list_count = np.zeros((len(days), len(elements)))
     for metric in _LISTS:
         idx = _resolve(grouped, metric, elements, subjects, days, backfill=False)  # lists are never backfilled
         rows[metric] = idx
         known = idx >= 0
-        list_sum += np.where(known, values[np.maximum(idx, 0)], 0.0)
+        list_sum += np.where(known, values[idx], 0.0)
         list_count += known
     with np.errstate(invalid="ignore", divide="ignore"):
         components["lists"] = np.where(list_count > 0, list_sum / list_count, np.nan)
@@ -532,7 +533,10 @@ def _compute_factors(
         names, risk, _ = _country_risk(reference, days, backfill)
         c_pos = {c: j for j, c in enumerate(names)}
         col = np.array([c_pos.get(c, -1) for c in chain["country"]], dtype=np.int64)
-        row_risk = np.where(col[None, :] >= 0, risk[:, np.maximum(col, 0)], np.nan)
+        if names:
+            row_risk = np.where(col[None, :] >= 0, risk[:, np.maximum(col, 0)], np.nan)
+        else:
+            row_risk = np.full((t, len(col)), np.nan)
         r_known = ~np.isnan(row_risk)
         w_rknown = (w_act * r_known) @ c_onehot
         r_num = (w_act * np.where(r_known, row_risk, 0.0)) @ c_onehot
@@ -547,11 +551,11 @@ def _compute_factors(
     for s in reversed(_STAGE_RANK):
         has = ((active & (stage_names == s)[None, :]) @ c_onehot) > 0
         stage[has] = s
+    # Without an active chain row the universe file's stages name the member (current, like `status`).
     for i, tk in enumerate(tickers):
-        if not has_chain[i]:
-            listed = members.at[tk, "stages"]
-            rank = [s for s in _STAGE_RANK if s in listed]
-            stage[:, i] = rank[0] if rank else None
+        listed = members.at[tk, "stages"]
+        rank = [s for s in _STAGE_RANK if s in listed]
+        stage[~present[:, i], i] = rank[0] if rank else None
     status = members["status"].to_numpy(dtype=object)
 
     codes = {"exposure": code_exp, "chain": code_chain, "jurisdiction": code_jur}
