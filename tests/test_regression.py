@@ -115,6 +115,15 @@ def test_monthly_compounding_by_hand_and_empty_months_are_missing():
     assert np.isnan(monthly.loc["2024-03-31", "a"]) and np.isnan(monthly.loc["2024-01-31", "b"])
 
 
+@pytest.mark.parametrize(("freq", "rule"), [("W", "W-FRI"), ("M", "ME")])
+def test_compounding_agrees_with_pandas_resample(freq, rule):
+    y, f = make_data(n=700)
+    data = pd.concat([y, f], axis=1, sort=True)
+    data.iloc[100:130] = np.nan  # a month without any return stays a NaN period
+    expected = (1 + data).resample(rule).prod(min_count=1) - 1
+    pd.testing.assert_frame_equal(compound_returns(data, freq), expected, check_freq=False, rtol=1e-12)
+
+
 def test_weekly_regression_runs_on_compounded_returns_of_the_common_span():
     y, f = make_data(holes=False)
     y = y.iloc[8:]  # the target starts on a Wednesday: the factors' first partial week must be cut the same way
