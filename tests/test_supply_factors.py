@@ -96,6 +96,13 @@ def test_wide_functions_agree_with_the_long_table(ref, cm):
         pd.testing.assert_frame_equal(wide, long, check_names=False, check_freq=False)
 
 
+def test_criticality_components_and_element_criticality_agree(ref):
+    dates = pd.date_range("2020-12-31", periods=6, freq="YE")
+    long = criticality_components(ref, dates)["criticality"].unstack("element")
+    pd.testing.assert_frame_equal(element_criticality(ref, dates), long[element_criticality(ref, dates).columns],
+                                  check_names=False, check_freq=False)
+
+
 def test_universe_frame_and_universe_give_the_same_factors(ref, cm):
     dates = ["2025-06-30"]
     pd.testing.assert_frame_equal(supply_factors(cm, ref, dates), supply_factors(cm.to_frame(), ref, dates))
