@@ -1,6 +1,7 @@
 """Benchmark: `screener.backtest.run_backtest` against bt 1.4.1 and vectorbt on random-walk prices.
 
-One run prints, side by side, medians (5 timed runs after 1 warm-up, unless stated), min-max and ratios for
+One run prints, side by side, medians (5 timed runs after 1 warm-up, the tools taking turns; a run of a call
+under 50 ms repeats it for ~50 ms and counts the mean), min-max and ratios for
 - single backtests: 2,520 business days (10 years), monthly rebalance, N = 20 and 200 assets, equal weight and
   inverse volatility (bt's ``WeighInvVol``: 3-month window, lag 0);
 - a sweep of 200 momentum variants on N = 20: lookback 1..9, 12 months x top-k 2, 4, 6, 8, 10 x rebalance
@@ -20,6 +21,7 @@ Usage: ``python benchmarks/backtest.py [--quick]`` (``--quick``: 1 warm-up + 2 r
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -214,20 +216,27 @@ def bt_algos(kind: str, frequency: str = "M", months: int = 3, top_k: int = 5) -
 
 
 def timed(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 1) -> dict[str, tuple[float, float, float]]:
-    """Median, min and max wall time of each function, interleaved round by round.
+    """Median, min and max wall time per call of each function, interleaved round by round.
 
     The machine is shared: taking turns exposes every tool to the same background load, so the ratios hold
-    even when the absolute times wobble.
+    even when the absolute times wobble. A run of a fast function (under 50 ms) repeats it enough times to
+    last about 50 ms and reports the mean per call, so one scheduler hiccup cannot make a run.
     """
-    for _ in range(warmup):
-        for fn in fns.values():
+    repeats = {}
+    for name, fn in fns.items():
+        elapsed = 0.0
+        for _ in range(max(warmup, 1)):
+            start = time.perf_counter()
             fn()
+            elapsed = time.perf_counter() - start
+        repeats[name] = max(1, math.ceil(0.05 / max(elapsed, 1e-6))) if elapsed < 0.05 else 1
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(runs):
         for name, fn in fns.items():
             start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(repeats[name]):
+                fn()
+            times[name].append((time.perf_counter() - start) / repeats[name])
     return {name: (statistics.median(t), min(t), max(t)) for name, t in times.items()}
 
 
