@@ -75,9 +75,17 @@ def factor_table(
     market = market_factors(adj, close, volume, index, benchmarks=benchmarks, beta_lags=beta_lags)
     market = market.reindex(pd.MultiIndex.from_product([index, members], names=["date", "ticker"]))
     table = supply.join(market, how="left")
+    price_reasons = _price_reasons(adj, index, members, data)
+    first = {t: adj[t].first_valid_index() for t in adj.columns}
+    short = table[[f for f in MARKET_FACTORS if f != "market_cap"]].isna().to_numpy()
+    names = [f for f in MARKET_FACTORS if f != "market_cap"]
+    for i, (day, ticker) in enumerate(table.index):
+        if not price_reasons[i] and short[i].any():
+            lacking = ", ".join(n for n, miss in zip(names, short[i], strict=True) if miss)
+            price_reasons[i] = (f"not enough price history before {day.date()} for {lacking} "
+                                f"(first price {first[ticker].date()})")
     table["reason"] = [("; ".join(x for x in (a, b) if x)) for a, b in
-                       zip(table["reason"].astype(object).fillna(""), _price_reasons(adj, index, members, data),
-                           strict=True)]
+                       zip(table["reason"].astype(object).fillna(""), price_reasons, strict=True)]
     return table[list(COLUMNS)]
 
 
