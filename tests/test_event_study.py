@@ -12,7 +12,7 @@ from screener.analytics.commands import events_command, load_events
 from screener.analytics.events import event_study
 from screener.data.calendar import listing_returns
 from screener.data.panel import load_prices
-from screener.exceptions import DataError
+from screener.exceptions import ConfigError, DataError
 
 EVENT_ROW = 300
 
@@ -321,8 +321,12 @@ def test_events_command_errors(snapshot_dir, home):
         events_command("rare_earths", event_id="E01", snapshot=snapshot_dir)
     with pytest.raises(DataError, match=r"event custom 2031-01-06 \(2031-01-06\): no member .* window \[-5, 20\]"):
         events_command("rare_earths", date="2031-01-06", snapshot=snapshot_dir)
-    with pytest.raises(ValueError, match="`date`"):
+    with pytest.raises(ConfigError, match="`date`"):
         events_command("rare_earths", date="2023-07", snapshot=snapshot_dir)
+    with pytest.raises(ConfigError, match=r"`estimation`.*must end before `window`"):
+        events_command("rare_earths", event_id="E11", estimation=(-250, -2), snapshot=snapshot_dir)
+    with pytest.raises(ConfigError, match="`model`"):
+        events_command("rare_earths", event_id="E11", model="capm", snapshot=snapshot_dir)
 
 
 def test_events_command_on_every_event_reports_the_ones_it_cannot_study(snapshot_dir, home):

@@ -20,7 +20,7 @@ from screener.analytics.regression import (
 )
 from screener.data.calendar import listing_returns
 from screener.data.panel import load_prices
-from screener.exceptions import DataError, MissingDataError
+from screener.exceptions import ConfigError, DataError, MissingDataError
 
 
 def make_data(n: int = 500, seed: int = 42, holes: bool = True) -> tuple[pd.Series, pd.DataFrame]:
@@ -308,8 +308,13 @@ def test_regress_command_on_a_strategy_with_the_universe_basket(snapshot_dir, ho
 
 
 def test_regress_command_errors(snapshot_dir, home):
-    with pytest.raises(ValueError, match="exactly one"):
+    # Option errors are ConfigError (a ScreenerError the CLI prints in one line, and a ValueError).
+    with pytest.raises(ConfigError, match="exactly one"):
         regress_command(None, None, ["SPY"], snapshot=snapshot_dir)
+    with pytest.raises(ConfigError, match="`freq`"):
+        regress_command(None, ["MP"], ["SPY"], freq="Q", snapshot=snapshot_dir)
+    with pytest.raises(ConfigError, match="`hac_lags`"):
+        regress_command(None, ["MP"], ["SPY"], hac_lags=-2, snapshot=snapshot_dir)
     with pytest.raises(ValueError, match="`factors`"):
         regress_command(None, ["MP"], [], snapshot=snapshot_dir)
     with pytest.raises(MissingDataError, match="NOPE"):

@@ -111,20 +111,21 @@ def regress_command(
 
     Raises
     ------
-    ValueError
-        When both or neither of `config` and `tickers` are given, `factors` is empty, or an option is invalid.
+    ConfigError
+        When both or neither of `config` and `tickers` are given, `factors` is empty, or an option is invalid
+        (a `ValueError` too).
     MissingDataError
         When a factor has no prices.
     DataError
         When no target could be regressed.
     """
     if (config is None) == (not tickers):
-        raise ValueError("give exactly one of `config` (a strategy file) and `tickers`")
+        raise ConfigError("give exactly one of `config` (a strategy file) and `tickers`")
     factors = [str(f) for f in (factors or [])]
     if not factors:
-        raise ValueError("`factors` must name at least one factor, e.g. SPY,REMX")
+        raise ConfigError("`factors` must name at least one factor, e.g. SPY,REMX")
     if freq not in FREQS:
-        raise ValueError(f"`freq` must be one of {', '.join(FREQS)}, got {freq!r}")
+        raise ConfigError(f"`freq` must be one of {', '.join(FREQS)}, got {freq!r}")
     lo = pd.Timestamp(start) if start else None
     hi = pd.Timestamp(end) if end else None
 
@@ -174,6 +175,9 @@ def regress_command(
             continue
         try:
             res = factor_regression(targets[t].rename(name), factor_frame, freq=freq, hac_lags=hac_lags)
+        except (TypeError, ValueError, KeyError) as exc:
+            # A bad option (`hac_lags`...): a user error the CLI reports in one line.
+            raise ConfigError(str(exc).strip("'\"")) from None
         except DataError as exc:
             out.append({"target": name, "error": str(exc)})
             continue
@@ -240,7 +244,7 @@ def _check_pair(value: Any, name: str) -> tuple[int, int]:
     try:
         lo, hi = (int(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be two integers (start, end), got {value!r}") from None
+        raise ConfigError(f"`{name}` must be two integers (start, end), got {value!r}") from None
     return lo, hi
 
 
@@ -288,11 +292,11 @@ def events_command(
     DataError
         Unknown event id (the message lists the valid ones), an event without a day-precise date, or no
         member with enough data around the event.
-    ValueError
-        On invalid windows or model.
+    ConfigError
+        On invalid windows, model or date (a `ValueError` too).
     """
     if model not in MODELS:
-        raise ValueError(f"`model` must be one of {', '.join(MODELS)}, got {model!r}")
+        raise ConfigError(f"`model` must be one of {', '.join(MODELS)}, got {model!r}")
     window, estimation = _check_pair(window, "window"), _check_pair(estimation, "estimation")
     uni = _resolve_universe(universe_or_config)
 
@@ -300,7 +304,7 @@ def events_command(
     problems: dict[str, str] = {}
     if date is not None:
         if not _ISO_DAY.match(str(date).strip()):
-            raise ValueError(f"`date` must be a day (YYYY-MM-DD), got {date!r}")
+            raise ConfigError(f"`date` must be a day (YYYY-MM-DD), got {date!r}")
         eid = event_id or f"custom {date}"
         info[eid] = {"announced": pd.Timestamp(str(date).strip()), "announced_text": date,
                      "description": "date given on the command line"}
@@ -377,8 +381,12 @@ def events_command(
             market_for[t] = key
             pair_currency[t] = ccy
         if member_cols:
-            study = event_study(pd.DataFrame(member_cols), pd.DataFrame(market_cols), dated, estimation=estimation,
-                                window=window, model=model, market_for=market_for, max_gap_days=MAX_GAP_DAYS)
+            try:
+                study = event_study(pd.DataFrame(member_cols), pd.DataFrame(market_cols), dated,
+                                    estimation=estimation, window=window, model=model, market_for=market_for,
+                                    max_gap_days=MAX_GAP_DAYS)
+            except (TypeError, ValueError) as exc:  # overlapping or malformed windows
+                raise ConfigError(str(exc)) from None
         for eid in dated:
             rows = study.members[study.members["event_id"] == eid] if member_cols else pd.DataFrame()
             excluded = [{"ticker": t, "reason": why} for t, why in no_data.items()]
