@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -400,18 +399,3 @@ def test_rare_earths_universe_is_a_slice_of_the_critical_minerals_universe(ref, 
     pd.testing.assert_frame_equal(narrow, wide.loc[narrow.index])
 
 
-# --- speed ---------------------------------------------------------------------------------------------------------
-
-
-def test_all_supply_factors_for_48_members_and_120_month_ends_are_fast(ref, cm):
-    # Target: well under 100 ms (measured ~20-40 ms on two shared cores); the bound leaves room for noise.
-    dates = pd.date_range("2016-01-31", periods=120, freq="ME")
-    supply_factors(cm, ref, dates)
-    best = min(_timed(lambda: supply_factors(cm, ref, dates)) for _ in range(5))
-    assert best < 0.25, f"supply_factors took {best * 1000:.0f} ms"
-
-
-def _timed(call) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
