@@ -260,6 +260,69 @@ def _cmd_factors(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- analytics ----------------------------------------------------------------------------------------------
+def _print_regression(result: dict) -> None:
+    if "error" in result:
+        print(f"{result['target']}: error: {result['error']}", file=sys.stderr)
+        return
+    print(f"{result['target']} on {', '.join(result['factors'])} ({result['freq']}, {result['start']} to "
+          f"{result['end']}, n={result['n']}, HAC lags {result['hac_lags']})")
+    rows = [{k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in c.items()} for c in result["coefficients"]]
+    _print_table(rows, ["term", "coef", "se", "t", "p", "ci_low", "ci_high"])
+    print(f"R2 {result['r2']:.4f}  adj. R2 {result['adj_r2']:.4f}  Durbin-Watson {result['durbin_watson']:.3f}\n")
+
+
+def _cmd_regress(args: argparse.Namespace) -> int:
+    from screener.analytics.commands import regress_command
+
+    if (args.config is None) == (args.tickers is None):
+        raise _UsageError("give either a CONFIG or --tickers A,B")
+    results = regress_command(str(args.config) if args.config else None, args.tickers, args.factors, args.freq,
+                              args.start.isoformat() if args.start else None,
+                              args.end.isoformat() if args.end else None, args.hac_lags)
+    if args.json:
+        json.dump(results, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        for result in results:
+            _print_regression(result)
+    return 1 if any("error" in r for r in results) else 0
+
+
+def _window(text: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a window like -5,20") from None
+    if lo > hi:
+        raise argparse.ArgumentTypeError(f"window {text!r} ends before it starts")
+    return lo, hi
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    from screener.analytics.commands import events_command
+
+    results = events_command(args.target, args.event, args.date.isoformat() if args.date else None, args.window,
+                             args.estimation, args.model, args.market)
+    if args.json:
+        json.dump(results, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0
+    for ev in results:
+        if "error" in ev:
+            print(f"{ev['event_id']} ({ev.get('announced')}): error: {ev['error']}", file=sys.stderr)
+            continue
+        p = ev["portfolio"]
+        print(f"{ev['event_id']} {ev['announced']}: {ev['description'][:100]}")
+        print(f"  portfolio CAR {p['car']:+.2%}  t {p['t_stat']:.2f}  p {p['p_value']:.3f}  "
+              f"({len(ev['members'])} members, model {ev['model']}, window {ev['window']})")
+        rows = [{"ticker": m["ticker"], "event_day": m["event_day"], "car": f"{m['car']:+.4f}",
+                 "t_stat": f"{m['t_stat']:.2f}"} for m in ev["members"]]
+        _print_table(rows, ["ticker", "event_day", "car", "t_stat"])
+        print()
+    return 0
+
+
 # -- app ----------------------------------------------------------------------------------------------------
 def _cmd_app(args: argparse.Namespace) -> int:
     import subprocess
@@ -330,6 +393,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path)
     p.set_defaults(func=_cmd_backtest)
 
+    p = sub.add_parser("regress", help="factor regression with Newey-West (HAC) errors")
+    p.add_argument("config", nargs="?", type=Path, help="a strategy config: regress the strategy's returns")
+    p.add_argument("--tickers", type=_tickers, help="regress these tickers instead")
+    p.add_argument("--factors", type=_tickers, required=True, help="e.g. SPY,REMX (or basket for the universe)")
+    p.add_argument("--freq", choices=["D", "W", "M"], default="D")
+    p.add_argument("--start", type=_date)
+    p.add_argument("--end", type=_date)
+    p.add_argument("--hac-lags", type=int, help="default: floor(4 (n/100)^(2/9)) (Newey-West 1994)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_regress)
+
+    p = sub.add_parser("events", help="event study of supply shocks (market-model abnormal returns)")
+    p.add_argument("target", help="a universe name or file, or a strategy config")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--event", help="an event id from reference/events.csv (default: every event)")
+    g.add_argument("--date", type=_date, help="a custom event date")
+    p.add_argument("--window", type=_window, default=(-5, 20), help="event window, e.g. -5,20")
+    p.add_argument("--estimation", type=_window, default=(-250, -11), help="estimation window, e.g. -250,-11")
+    p.add_argument("--model", choices=["market", "market_adjusted", "mean"], default="market")
+    p.add_argument("--market", help="market series (default SPY; STW.AX for ASX members)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_events)
+
     p = sub.add_parser("app", help="start the Streamlit app (listens on localhost)")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="localhost")
@@ -338,10 +424,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _join_windows(argv: list[str]) -> list[str]:
+    """Let ``--window -5,20`` through: argparse would take ``-5,20`` for an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in ("--window", "--estimation") and i + 1 < len(argv) and "," in argv[i + 1]:
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``screener`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_windows(list(sys.argv[1:] if argv is None else argv)))
     try:
         return int(args.func(args) or 0)
     except ScreenerError as exc:
