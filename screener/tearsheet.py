@@ -432,9 +432,9 @@ def tearsheet_from_run_dir(run_dir: str | Path, *, risk_free: float = 0.0) -> Pa
     Returns
     -------
     Path
-        ``run_dir / "tearsheet.html"``: the strategy's daily returns (from its equity) against the first
-        benchmark column, titled with the config's ``name`` (else the directory name), with the universe,
-        dates and config hash in the header.
+        ``run_dir / "tearsheet.html"``: the strategy's daily returns (from its equity, whose first row is
+        the 1.0 base) against the first benchmark column, titled with the config's ``name`` (else the
+        directory name), with the universe, dates and config hash in the header.
 
     Raises
     ------
@@ -453,7 +453,8 @@ def tearsheet_from_run_dir(run_dir: str | Path, *, risk_free: float = 0.0) -> Pa
         raise ValueError(f"{equity_file} has no `strategy` column (columns: {', '.join(equity.columns)})")
     if len(equity) < 3:
         raise ValueError(f"{equity_file} needs at least three rows for a tearsheet, got {len(equity)}")
-    # Equity levels -> simple returns, each column on its own rows (a curve is never divided across a gap).
+    # Equity levels -> simple returns, each column on its own rows. The first row is the 1.0 base the run
+    # starts from (the day before the first trading day), so the returns are exactly the run's returns.
     returns = {c: equity[c].dropna().pct_change(fill_method=None).iloc[1:] for c in equity.columns}
     strategy = returns.pop("strategy").rename("Strategy")
     benchmark = None

@@ -296,13 +296,12 @@ def test_write_tearsheet_errors_name_the_argument(tmp_path, kwargs, error, messa
 
 
 def test_tearsheet_from_run_dir(real, tmp_path):
-    # a run directory as screener.report.write_run lays it out
-    index = real["MP"].index
-    equity = pd.DataFrame({"strategy": (1 + real["MP"]).cumprod(),
-                           "REMX": (1 + real["REMX"].reindex(index).fillna(0)).cumprod(),
-                           "SPY": (1 + real["SPY"].reindex(index).fillna(0)).cumprod()})
-    equity = pd.concat([pd.DataFrame(1.0, index=[index[0] - pd.Timedelta(days=1)], columns=equity.columns), equity])
-    equity.index.name = "date"
+    # a run directory as screener.report.write_run lays it out: a 1.0 base row, then the curves
+    mp = real["MP"]
+    remx, spy = real["REMX"].reindex(mp.index).fillna(0.0), real["SPY"].reindex(mp.index).fillna(0.0)
+    equity = pd.DataFrame({"strategy": (1 + mp).cumprod(), "REMX": (1 + remx).cumprod(), "SPY": (1 + spy).cumprod()})
+    base = pd.DataFrame(1.0, index=[mp.index[0] - pd.Timedelta(days=1)], columns=equity.columns)
+    equity = pd.concat([base, equity]).rename_axis("date")
     equity.to_csv(tmp_path / "equity.csv", date_format="%Y-%m-%d", float_format="%.12g")
     (tmp_path / "config.toml").write_text('name = "US magnets"\nuniverse = "rare_earths"\nstart = 2021-01-01\n',
                                           encoding="utf-8")
@@ -311,10 +310,23 @@ def test_tearsheet_from_run_dir(real, tmp_path):
     assert path == tmp_path / TEARSHEET_FILE
     text = path.read_text(encoding="utf-8")
     assert "<title>US magnets</title>" in text and "Benchmark: REMX" in text and "Config: 0123456789ab" in text
-    returns = equity["strategy"].pct_change().iloc[1:].rename("Strategy")
-    assert returns.to_numpy() == pytest.approx(real["MP"].to_numpy(), rel=1e-9)
-    assert f"<td>{strategy_cagr_text(returns, equity['REMX'].pct_change().iloc[1:])}</td>" in text
+    # the tearsheet sees exactly the returns the curves were built from
+    assert f"<td>{strategy_cagr_text(mp.rename('Strategy'), remx.rename('REMX'))}</td>" in text
     assert remote_resources(text) == []
+
+
+def test_tearsheet_of_a_pipeline_run_agrees_with_its_metrics_json(snapshot_dir, home, tmp_path):
+    from screener.pipeline import run_backtest
+    from screener.report import write_run
+
+    run = run_backtest(REPO / "strategies" / "us_magnet_chain_fixed.toml", snapshot=snapshot_dir)
+    out = write_run(run, tmp_path / "run")
+    text = tearsheet_from_run_dir(out).read_text(encoding="utf-8")
+    bench, strat = re.search(r"<tr><td>CAGR﹪</td><td>(-?[\d.,]+)%</td><td>(-?[\d.,]+)%</td></tr>", text).groups()
+    assert float(strat) / 100 == pytest.approx(run.metrics["strategy"]["cagr"], abs=5e-5)
+    first = run.config.benchmarks[0]
+    assert f"Benchmark: {first}" in text
+    assert float(bench) / 100 == pytest.approx(metrics.cagr(run.returns[first]), abs=5e-5)
 
 
 def test_tearsheet_from_run_dir_errors(tmp_path):
