@@ -143,6 +143,12 @@ def _aligned(returns: pd.Series, benchmark: pd.Series | None) -> tuple[pd.Series
         return r, None
     b = check_returns(benchmark, "benchmark")
     on_dates = b.reindex(r.index)
+    for name, series in (("returns", r), ("benchmark", on_dates)):
+        if series.nunique() < 2:
+            # quantstats regresses one on the other (beta, alpha) and fails on a constant series
+            raise ValueError(f"`{name}` is constant ({series.dropna().iloc[0]:.4g} on every date), so quantstats "
+                             f"cannot compare it with a benchmark (e.g. a strategy that stayed in cash); "
+                             f"pass benchmark=None")
     missing = int(on_dates.isna().sum())
     if missing == len(r):
         raise ValueError("`benchmark` has no return on any date of `returns`")

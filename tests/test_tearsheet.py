@@ -166,6 +166,16 @@ def test_benchmark_gaps_count_as_flat_with_a_warning():
     assert cell(table, "Benchmark", "Start Period", "text") == "2024-01-01"
 
 
+@pytest.mark.filterwarnings("ignore:No non-zero returns:UserWarning")
+def test_a_constant_strategy_is_reported_alone_not_against_a_benchmark(tmp_path):
+    index = bdays(60)
+    cash = pd.Series(0.0, index=index)  # a strategy that never left cash
+    b = pd.Series(np.random.default_rng(3).normal(0, 0.01, 60), index=index)
+    with pytest.raises(ValueError, match="`returns` is constant"):
+        quantstats_metrics(cash, b)
+    assert cell(quantstats_metrics(cash, None, mode="basic"), "Strategy", "CAGR﹪") == 0.0
+
+
 def test_check_returns_cleans_without_mutating():
     r = pd.Series([0.01, np.nan, -0.02, np.inf, 0.03], index=bdays(5)[::-1], name="x")
     before = r.copy()
