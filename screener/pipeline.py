@@ -20,7 +20,7 @@ from screener.analytics.metrics import summary
 from screener.backtest import BacktestResult, rebalance_dates
 from screener.backtest import run_backtest as run_engine
 from screener.config import CATEGORICAL_FACTORS, StrategyConfig, load_config
-from screener.data.calendar import listing_returns
+from screener.data.calendar import bridge_closed_days, listing_returns
 from screener.data.panel import MarketData, load_market_data
 from screener.data.snapshot import SnapshotProvider
 from screener.data.store import Store
@@ -229,8 +229,9 @@ def run_backtest(
     groups = _groups(uni)
     caps = {dim: dict(c) for dim, c in cfg.portfolio.group_caps}
     rows, logs = [], []
+    tradable = bridge_closed_days(prices)
     for day in decisions:
-        eligible = prices.columns[prices.loc[day].notna().to_numpy()]
+        eligible = prices.columns[tradable.loc[day].notna().to_numpy()]
         table = screen_at(_factors_at(factors, day, base), cfg.screen, eligible)
         selected = list(table.index[table["selected"].to_numpy()])
         if cfg.portfolio.weighting == "fixed":
@@ -263,7 +264,7 @@ def run_backtest(
         table["fallbacks"] = "; ".join([*result.fallbacks, cap_note] if cap_note else result.fallbacks)
         logs.append(table.assign(date=day).set_index("date", append=True).swaplevel())
     targets = pd.DataFrame(rows, columns=members).fillna(0.0)
-    engine = run_engine(prices, targets, lag=cfg.portfolio.lag, costs_bps=cfg.portfolio.costs_bps,
+    engine = run_engine(bridge_closed_days(prices), targets, lag=cfg.portfolio.lag, costs_bps=cfg.portfolio.costs_bps,
                         initial_capital=cfg.portfolio.initial_capital)
     bench_prices = data.base["adj_close"][benchmarks]
     equity = pd.concat([(engine.equity / cfg.portfolio.initial_capital).rename(STRATEGY),

@@ -148,3 +148,18 @@ def test_permuting_the_mapping_permutes_union_panel(values, rnd):
     pd.testing.assert_frame_equal(shuffled, union_panel(series)[order])
     for t in order:  # every observation kept, nothing added
         pd.testing.assert_series_equal(shuffled[t].dropna(), series[t], check_names=False, check_freq=False)
+
+
+def test_bridge_closed_days_fills_short_closures_only():
+    from screener.data.calendar import bridge_closed_days
+
+    idx = pd.to_datetime(["2023-01-24", "2023-01-25", "2023-01-26", "2023-01-27", "2023-02-20", "2023-02-21"])
+    prices = pd.DataFrame({"A": [1.0, 2.0, np.nan, 3.0, np.nan, np.nan],
+                           "B": [np.nan, 1.0, 1.0, 1.0, 1.0, 1.0]}, index=idx)
+    out = bridge_closed_days(prices, max_gap_days=7)
+    assert out.loc["2023-01-26", "A"] == 2.0  # one closed day: last close carried
+    assert np.isnan(out.loc["2023-02-20", "A"])  # 24 days since the last close: not carried
+    assert np.isnan(out.loc["2023-01-24", "B"])  # nothing before the first close
+    pd.testing.assert_frame_equal(prices, prices.copy())  # input untouched
+    # No look-ahead: the filled value at t depends only on rows up to t.
+    pd.testing.assert_frame_equal(bridge_closed_days(prices.iloc[:3]), out.iloc[:3])

@@ -71,3 +71,23 @@ def test_run_result_shapes_and_metrics(snapshot_dir, home):
     assert run.trades["cost"].sum() > 0
     assert run.manifest["config_hash"] == cfg.config_hash()
     assert len(run.manifest["data_hash"]) == 64
+
+
+def test_a_holiday_in_one_market_does_not_force_a_sale(snapshot_dir, home, tmp_path):
+    import tomllib
+
+    import tomli_w
+
+    src = tomllib.loads((REPO / "universes" / "rare_earths.toml").read_text())
+    src["members"] = [m for m in src["members"] if m["ticker"] in ("MP", "LYC.AX")]
+    src["name"] = "mixed"
+    path = tmp_path / "mixed.toml"
+    path.write_text(tomli_w.dumps(src))
+    cfg = StrategyConfig(name="mixed", universe=str(path), start=date(2023, 5, 1), end=date(2023, 7, 31),
+                         portfolio=PortfolioSpec(weighting="equal", rebalance="weekly"))
+    run = run_backtest(cfg, snapshot=snapshot_dir)
+    holiday = pd.Timestamp("2023-06-12")  # King's Birthday: ASX shut, NYSE open, a Monday rebalance
+    assert np.isnan(run.prices.loc[holiday, "LYC.AX"]) and holiday in run.weights.index
+    assert run.weights.loc[holiday, "LYC.AX"] == pytest.approx(0.5)
+    assert not ((run.trades["date"] == holiday) & (run.trades["asset"] == "LYC.AX")
+                & (run.trades["quantity"] < -1e3)).any()

@@ -5,8 +5,10 @@ of listings from several markets has days on which some listings did not trade. 
 prices are never forward-filled and a day without trading never gets a zero return. Each listing's return
 runs from its own previous trading day.
 
-The one place the library forward-fills is FX (`screener.data.fx.conversion_rates`): on a day a listing
-trades but an FX series has no quote, the last quote at most ``max_gap_days`` calendar days old is used.
+Forward-filling happens in two places only. FX (`screener.data.fx.conversion_rates`): on a day a listing
+trades but an FX series has no quote, the last quote at most ``max_gap_days`` calendar days old is used. And
+valuation in the backtest (`bridge_closed_days`): a holding is valued, and can be rebalanced, at its last close
+over a few days its market was shut; prices and returns used as data are never filled.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["listing_returns", "union_panel"]
+__all__ = ["bridge_closed_days", "listing_returns", "union_panel"]
 
 
 def _check_dates(index: object, what: str) -> pd.DatetimeIndex:
@@ -125,3 +127,34 @@ def listing_returns(prices: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(invalid="ignore"):
         out = values / previous - 1.0
     return pd.DataFrame(out, index=prices.index.copy(), columns=prices.columns.copy())
+
+
+def bridge_closed_days(prices: pd.DataFrame, max_gap_days: int = 7) -> pd.DataFrame:
+    """Carry each listing's last close over days its market was shut, for valuation and trading only.
+
+    A cell is filled with the listing's last close when that close is at most ``max_gap_days`` calendar
+    days old: a holiday in one market (Australia Day on a US rebalance date) then neither forces a sale nor
+    blocks a purchase. Longer gaps (a suspension, a listing that stopped trading) stay missing, so the
+    backtest sells such a holding at the next rebalance. Nothing before a listing's first close is filled.
+    Only past closes are used (no look-ahead).
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_dates, n_listings)
+        Closes on the union calendar, ``NaN`` where a listing did not trade.
+    max_gap_days : int
+        Oldest close, in calendar days, that may stand in for a missing one.
+
+    Returns
+    -------
+    DataFrame of shape (n_dates, n_listings)
+    """
+    index = _check_dates(prices.index, "prices")
+    if max_gap_days < 0:
+        raise ValueError(f"`max_gap_days` must be >= 0, got {max_gap_days}")
+    days = index.to_numpy().astype("datetime64[D]").astype(np.int64)
+    observed = prices.notna().to_numpy()
+    stamp = pd.DataFrame(np.where(observed, days[:, None], np.nan), index=index).ffill().to_numpy()
+    age = days[:, None] - stamp
+    filled = prices.ffill()
+    return filled.where(observed | (age <= max_gap_days))
