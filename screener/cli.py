@@ -218,13 +218,31 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     for note in run.data_notes:
         print(f"note: {note}", file=sys.stderr)
     if args.out:
-        out = write_run(run, args.out)
+        try:
+            out = write_run(run, args.out, tearsheet=not args.no_tearsheet)
+        except (ValueError, TypeError) as exc:
+            out = write_run(run, args.out, tearsheet=False)
+            print(f"warning: no tearsheet: {exc}", file=sys.stderr)
         print(f"wrote {out}")
     rows = [{"series": k, **{m: (f"{v:.4f}" if isinstance(v, float) else v) for m, v in vals.items()}}
             for k, vals in run.metrics.items()]
     _print_table(rows, ["series", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "turnover"])
     eq = run.equity[STRATEGY]
     print(f"{run.config.name}: {eq.index[0].date()} to {eq.index[-1].date()}, final value {eq.iloc[-1]:.4f}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from screener.tearsheet import tearsheet_from_run_dir
+
+    if not (args.run_dir / "equity.csv").exists():
+        raise _UsageError(f"{args.run_dir}: not a run directory (no equity.csv); make one with "
+                          "`screener backtest CONFIG --out DIR`")
+    try:
+        path = tearsheet_from_run_dir(args.run_dir)
+    except (ValueError, TypeError) as exc:
+        raise _UsageError(f"{args.run_dir}: cannot write a tearsheet: {exc}") from None
+    print(f"wrote {path}")
     return 0
 
 
@@ -391,7 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backtest", help="backtest a strategy config; --out writes CSVs, metrics and manifest")
     p.add_argument("config", type=Path)
     p.add_argument("--out", type=Path)
+    p.add_argument("--no-tearsheet", action="store_true", help="skip tearsheet.html (saves ~3 s)")
     p.set_defaults(func=_cmd_backtest)
+
+    p = sub.add_parser("report", help="write tearsheet.html for a run directory made by `backtest --out`")
+    p.add_argument("run_dir", type=Path)
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("regress", help="factor regression with Newey-West (HAC) errors")
     p.add_argument("config", nargs="?", type=Path, help="a strategy config: regress the strategy's returns")

@@ -9,7 +9,7 @@ from pathlib import Path
 from screener.pipeline import BacktestRun
 
 RUN_FILES = ("equity.csv", "weights.csv", "trades.csv", "metrics.json", "manifest.json", "screen_log.csv",
-             "config.toml")
+             "config.toml", "tearsheet.html")
 
 
 def _json_safe(value):
@@ -22,12 +22,13 @@ def _json_safe(value):
     return value
 
 
-def write_run(run: BacktestRun, out: str | Path) -> Path:
+def write_run(run: BacktestRun, out: str | Path, *, tearsheet: bool = True) -> Path:
     """Write a run's files into ``out`` (created if needed); returns the directory.
 
     ``equity.csv`` (date, strategy, each benchmark, all starting at 1.0), ``weights.csv`` (trade dates x
     tickers), ``trades.csv``, ``metrics.json`` (per column: cagr, volatility, sharpe, sortino, max_drawdown,
-    calmar, turnover; null where undefined), ``manifest.json``, ``screen_log.csv`` and ``config.toml``.
+    calmar, turnover; null where undefined), ``manifest.json``, ``screen_log.csv``, ``config.toml`` and, unless
+    ``tearsheet=False``, ``tearsheet.html`` (quantstats, against the first benchmark; one offline file).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -41,4 +42,8 @@ def write_run(run: BacktestRun, out: str | Path) -> Path:
     (out / "manifest.json").write_text(json.dumps(_json_safe(run.manifest), indent=2, default=str) + "\n",
                                        encoding="utf-8")
     (out / "config.toml").write_text(run.config.to_toml(), encoding="utf-8")
+    if tearsheet:
+        from screener.tearsheet import tearsheet_from_run_dir  # quantstats is slow to import: only when asked
+
+        tearsheet_from_run_dir(out)
     return out

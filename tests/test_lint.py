@@ -17,7 +17,10 @@ def test_ruff_is_clean():
 def test_computation_modules_do_not_import_edge_libraries():
     code = (
         "import sys; import screener.data.bars, screener.data.fx, screener.data.calendar, screener.data.quality, "
-        "screener.universe, screener.markets; "
+        "screener.universe, screener.markets, screener.config, screener.screen, screener.weights, screener.backtest, "
+        "screener.factors.supply, screener.factors.market, screener.factors.transforms, screener.reference, "
+        "screener.analytics.metrics, screener.analytics.bootstrap, screener.analytics.regression, "
+        "screener.analytics.events, screener.pipeline; "
         "bad = [m for m in ('yfinance', 'streamlit', 'quantstats') if m in sys.modules]; print(bad); "
         "sys.exit(1 if bad else 0)"
     )
