@@ -54,6 +54,8 @@ def test_cli_and_api_give_identical_numbers(path, snapshot_env, tmp_path, capsys
     assert manifest["config_hash"] == run.config.config_hash()
     assert manifest["data_hash"] == run.manifest["data_hash"]
     assert manifest["versions"]["pandas"] == pd.__version__
+    html = (out / "tearsheet.html").read_text(encoding="utf-8")
+    assert run.config.name in html and "<script src=\"http" not in html and "<link href=\"http" not in html
     # The config written with the run reproduces it.
     again = screener.run_backtest(out / "config.toml")
     np.testing.assert_allclose(again.equity.to_numpy(), run.equity.to_numpy(), rtol=1e-12)
@@ -78,3 +80,13 @@ def test_bad_config_is_one_line_naming_the_key(snapshot_env, tmp_path, capsys):
     assert main(["backtest", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "`portfolio.weighting`" in err and "Traceback" not in err and str(bad) in err
+
+
+def test_report_rewrites_the_tearsheet_of_a_run_dir(snapshot_env, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["backtest", str(STRATEGIES[0]), "--out", str(out), "--no-tearsheet"]) == 0
+    assert not (out / "tearsheet.html").exists()
+    assert main(["report", str(out)]) == 0
+    assert (out / "tearsheet.html").stat().st_size > 10_000
+    assert main(["report", str(tmp_path / "missing")]) == 1
+    assert "not a run directory" in capsys.readouterr().err
