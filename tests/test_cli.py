@@ -109,3 +109,46 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["data", "prices", "MP", "--start", "not-a-date"])
     assert exc.value.code == 2
+
+
+class _FakeYahoo:
+    """Stands in for YahooProvider at the CLI boundary: serves snapshot bars, or is offline."""
+
+    name = "yahoo"
+    offline = False
+    source = None
+
+    def fetch(self, tickers, start=None, end=None, progress=None):
+        from screener.data.providers import FetchResult
+        from screener.exceptions import OfflineError
+
+        if self.offline:
+            raise OfflineError("Yahoo Finance is unreachable: network error: could not resolve host")
+        result = SnapshotProvider(self.source).fetch(tickers, start, end)
+        for i, t in enumerate(tickers, 1):
+            if progress:
+                progress(i, len(tickers), t)
+        return FetchResult(result.bars, result.empty, result.errors)
+
+
+def test_fetch_shows_progress_and_reports_empty_symbols(home, snapshot_dir, monkeypatch, capsys):
+    _FakeYahoo.source, _FakeYahoo.offline = snapshot_dir, False
+    monkeypatch.setattr("screener.data.yahoo.YahooProvider", _FakeYahoo)
+    code, out, err = run(capsys, "data", "fetch", "--tickers", "MP,LYC.AX,NOPE", "--start", "2024-01-01")
+    assert code == 0
+    assert "updated 3 tickers" in out  # MP, LYC.AX and the AUDUSD=X series it needs
+    assert "NOPE: Yahoo Finance returned no data" in err
+    assert "fetch [" in err and "4/4" in err
+    status = {r["ticker"]: r for r in json.loads(run(capsys, "data", "status", "--json")[1])}
+    assert status["MP"]["first_date"] == "2024-01-02" and status["MP"]["source"] == "yahoo"
+
+
+def test_fetch_offline_keeps_the_store_and_says_so(home, snapshot_dir, monkeypatch, capsys):
+    run(capsys, "data", "import", str(snapshot_dir), "--tickers", "MP")
+    before = (home / "store" / "bars" / "MP.parquet").read_bytes()
+    _FakeYahoo.source, _FakeYahoo.offline = snapshot_dir, True
+    monkeypatch.setattr("screener.data.yahoo.YahooProvider", _FakeYahoo)
+    code, _, err = run(capsys, "data", "fetch", "--tickers", "MP")
+    assert code == 1
+    assert "unreachable" in err and "store is unchanged" in err and "Traceback" not in err
+    assert (home / "store" / "bars" / "MP.parquet").read_bytes() == before
