@@ -1,64 +1,42 @@
-"""The Streamlit UI: a thin shell over the library (every number comes from `screener`)."""
+"""The Streamlit UI: a thin shell over the library (every number comes from `screener`).
+
+``app.py`` (``streamlit run app.py``) and ``screener/ui/entry.py`` (``screener app``) both call `main`. Each
+page is a module of `screener.ui.views` with a ``render(universe)`` function, imported when first shown; the
+page and every setting are kept in the URL's query parameters (`screener.ui.state`), so a link reproduces a
+view. See ``docs/app.md``.
+"""
 
 from __future__ import annotations
 
-import pandas as pd
+import importlib
+
 import streamlit as st
 
-from screener.data.store import Store
-from screener.exceptions import ScreenerError
-from screener.paths import snapshot_dir
-from screener.universe import list_universes, load_universe
+from screener.ui import common, state
 
-
-@st.cache_data(ttl="1h", show_spinner=False)
-def _universe_frame(name: str) -> pd.DataFrame:
-    uni = load_universe(name)
-    frame = uni.to_frame()
-    for col in ("asset_countries", "stages", "elements"):
-        frame[col] = frame[col].map(", ".join)
-    return frame[["name", "exchange", "currency", "country", "asset_countries", "stages", "elements", "status",
-                  "confidence"]]
-
-
-def _status_frame() -> pd.DataFrame:
-    records = Store().status()
-    frame = pd.DataFrame(records, columns=["ticker", "first_date", "last_date", "rows", "source", "stale",
-                                           "problems", "warnings"])
-    frame["problems"] = frame["problems"].map(lambda p: "; ".join(p))
-    frame["warnings"] = frame["warnings"].map(len)
-    return frame.set_index("ticker")
+PAGES = {
+    "universe": "Universe",
+    "factors": "Factors and screen",
+    "backtest": "Backtest",
+    "risk": "Risk",
+    "events": "Events",
+    "data": "Data",
+}
+"""Page id (the ``page`` URL parameter and the module in `screener.ui.views`) -> title."""
+PAGE = state.Param("page", "universe", choices=tuple(PAGES))
 
 
 def main() -> None:
-    """Render the app."""
-    st.set_page_config(page_title="screener: rare earths and critical minerals", layout="wide")
-    st.title("Rare-earth and critical-mineral screener")
-    names = list_universes()
-    query = st.query_params.get("universe")
-    choice = st.selectbox("Universe", names, index=names.index(query) if query in names else 0)
-    st.query_params["universe"] = choice
-    try:
-        uni = load_universe(choice)
-        members = _universe_frame(choice)
-    except ScreenerError as exc:
-        st.error(str(exc))
-        st.stop()
-    st.caption(f"{uni.title}: {uni.description}")
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Members", len(uni.members))
-    c2.metric("Exchanges", members["exchange"].nunique())
-    c3.metric("Base currency", uni.base_currency)
-    st.dataframe(members, width="stretch")
-
-    st.subheader("Market data")
-    status = _status_frame()
-    snap = snapshot_dir()
-    if status.empty:
-        st.info("The store is empty. Run `screener data import DIR` with a snapshot directory, or "
-                "`screener data fetch --universe NAME` when Yahoo Finance is reachable."
-                + (f" Missing tickers are served from the snapshot at {snap}." if snap else ""))
-    else:
-        covered = [t for t in uni.tickers if t in status.index and status.loc[t, "rows"]]
-        st.metric("Members with stored prices", f"{len(covered)} / {len(uni.members)}")
-        st.dataframe(status, width="stretch")
+    """Render the app: page selector and universe in the sidebar, then the chosen page."""
+    st.set_page_config(page_title="screener: rare earths and critical minerals", page_icon=":material/public:",
+                       layout="wide")
+    with st.sidebar:
+        st.title("screener")
+        st.caption("Rare-earth and critical-mineral equities: screens and backtests with supply-risk factors.")
+        page = state.choice(st.radio, "Page", PAGE, list(PAGES), format_func=PAGES.__getitem__,
+                            label_visibility="collapsed")
+        ref = common.select_universe(st.sidebar)
+    for note in state.url_notes():
+        st.warning(note)
+    view = importlib.import_module(f"screener.ui.views.{page}")
+    common.run_page(view.render, ref)
