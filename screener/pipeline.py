@@ -152,15 +152,18 @@ def _categorical(uni: Universe, tickers: list[str]) -> pd.DataFrame:
     }, index=pd.Index(tickers, name="ticker"))
 
 
-def _factors_at(factors: pd.DataFrame | None, day: pd.Timestamp, base: pd.DataFrame) -> pd.DataFrame:
+def _factor_frames(factors: pd.DataFrame | None, base: pd.DataFrame) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Per decision date, the members' categories joined with their numeric factors (ticker x factor)."""
     if factors is None:
-        return base
-    try:
-        at = factors.xs(day, level="date")
-    except KeyError:
-        return base
-    numeric = at.drop(columns=[c for c in CATEGORICAL_FACTORS if c in at.columns and c in base.columns])
-    return base.join(numeric, how="left")
+        return {}
+    numeric = factors.drop(columns=[c for c in CATEGORICAL_FACTORS if c in factors.columns and c in base.columns])
+    out = {}
+    for day, rows in numeric.groupby(level="date", sort=False):
+        frame = rows.droplevel("date").reindex(base.index)
+        for col in base.columns:
+            frame[col] = base[col].to_numpy()
+        out[day] = frame
+    return out
 
 
 def cap_with_cash(weights: pd.Series, max_weight: float | None, group_caps: dict[str, dict[str, float]],
@@ -230,9 +233,10 @@ def run_backtest(
     caps = {dim: dict(c) for dim, c in cfg.portfolio.group_caps}
     rows, logs = [], []
     tradable = bridge_closed_days(prices)
+    frames = _factor_frames(factors, base)
     for day in decisions:
         eligible = prices.columns[tradable.loc[day].notna().to_numpy()]
-        table = screen_at(_factors_at(factors, day, base), cfg.screen, eligible)
+        table = screen_at(frames.get(day, base), cfg.screen, eligible)
         selected = list(table.index[table["selected"].to_numpy()])
         if cfg.portfolio.weighting == "fixed":
             selected = [t for t, _ in cfg.portfolio.fixed_weights if t in eligible]
@@ -262,7 +266,7 @@ def run_backtest(
         table["weight"] = weights.reindex(table.index).fillna(0.0)
         table["method_used"] = result.method_used
         table["fallbacks"] = "; ".join([*result.fallbacks, cap_note] if cap_note else result.fallbacks)
-        logs.append(table.assign(date=day).set_index("date", append=True).swaplevel())
+        logs.append(table)
     targets = pd.DataFrame(rows, columns=members).fillna(0.0)
     engine = run_engine(bridge_closed_days(prices), targets, lag=cfg.portfolio.lag, costs_bps=cfg.portfolio.costs_bps,
                         initial_capital=cfg.portfolio.initial_capital)
@@ -289,7 +293,7 @@ def run_backtest(
     for b in cfg.benchmarks:
         if b not in benchmarks:
             notes.append(f"benchmark {b}: no prices ({data.missing.get(b, 'not found')})")
-    screen_log = pd.concat(logs) if logs else pd.DataFrame()
+    screen_log = pd.concat(logs, keys=decisions, names=["date", "ticker"]) if logs else pd.DataFrame()
     run = BacktestRun(config=cfg, equity=equity, returns=rets_frame, weights=engine.target_weights,
                       drifted_weights=engine.weights, trades=engine.trades, metrics=metrics,
                       screen_log=screen_log, engine=engine, prices=prices, data_notes=notes)
@@ -349,7 +353,8 @@ def screen_as_of(
     last = prices.index[-1]
     factors = compute_factors(cfg, uni, data, pd.DatetimeIndex([last], name="date"))
     members = list(prices.columns)
-    table = screen_at(_factors_at(factors, last, _categorical(uni, members)), cfg.screen,
+    base = _categorical(uni, members)
+    table = screen_at(_factor_frames(factors, base).get(last, base), cfg.screen,
                       prices.columns[prices.loc[last].notna().to_numpy()])
     table.attrs["as_of"] = last.date().isoformat()
     return table.sort_values(["selected", "rank"], ascending=[False, True], na_position="last")

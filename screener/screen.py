@@ -59,13 +59,22 @@ def apply_filter(factors: pd.DataFrame, factor: str, op: str, value: float | tup
     return pd.Series(mask, index=factors.index, name=f"{factor} {op} {value}")
 
 
+def _zscore(x: np.ndarray) -> np.ndarray:
+    """z-score across members (ddof=0), NaN-aware; NaN stays NaN; a constant cross-section gives 0."""
+    finite = ~np.isnan(x)
+    if not finite.any():
+        return x.copy()
+    mean = x[finite].mean()
+    std = x[finite].std()
+    if not np.isfinite(std) or std == 0:
+        return np.where(finite, 0.0, np.nan)
+    return (x - mean) / std
+
+
 def cross_sectional_zscore(values: pd.Series) -> pd.Series:
     """z-score across members (ddof=0); NaN stays NaN; a constant cross-section gives 0."""
-    x = pd.to_numeric(values, errors="coerce").astype("float64")
-    mean, std = x.mean(), x.std(ddof=0)
-    if not np.isfinite(std) or std == 0:
-        return x.where(x.isna(), 0.0)
-    return (x - mean) / std
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    return pd.Series(_zscore(x), index=values.index, name=values.name)
 
 
 def screen_at(factors: pd.DataFrame, spec: ScreenSpec, eligible: pd.Index | None = None) -> pd.DataFrame:
@@ -90,37 +99,40 @@ def screen_at(factors: pd.DataFrame, spec: ScreenSpec, eligible: pd.Index | None
         ``eligible``, one ``pass: <filter>`` column per filter, ``passed``, per score factor ``z: <f>`` and
         ``contrib: <f>``, ``score``, ``missing_score_factors``, ``rank`` (1 = best among passed) and ``selected``.
     """
-    out = pd.DataFrame(index=factors.index)
-    out["eligible"] = True if eligible is None else factors.index.isin(eligible)
-    passed = out["eligible"].to_numpy().copy()
+    n = len(factors.index)
+    cols: dict[str, object] = {}
+    eligible_mask = np.ones(n, dtype=bool) if eligible is None else factors.index.isin(eligible)
+    cols["eligible"] = eligible_mask
+    passed = eligible_mask.copy()
     for f in spec.filters:
         mask = apply_filter(factors, f.factor, f.op, f.value).to_numpy()
-        out[f"pass: {f.label()}"] = mask
+        cols[f"pass: {f.label()}"] = mask
         passed &= mask
-    out["passed"] = passed
-    score = pd.Series(0.0, index=factors.index)
-    missing = pd.Series(0, index=factors.index)
+    cols["passed"] = passed
+    score = np.zeros(n)
+    missing = np.zeros(n, dtype=int)
     for factor, weight in spec.score:
         if factor not in factors.columns:
             raise ConfigError(f"`screen.score.{factor}` is not in the factor table")
-        z = cross_sectional_zscore(factors.loc[passed, factor]).reindex(factors.index)
-        out[f"z: {factor}"] = z
-        contrib = (weight * z).where(out["passed"])
-        out[f"contrib: {factor}"] = contrib
-        missing += (z.isna() & out["passed"]).astype(int)
-        score = score + contrib.fillna(0.0)
-    out["score"] = score.where(out["passed"]) if spec.score else np.nan
-    out["missing_score_factors"] = missing.where(out["passed"], 0)
-    order = np.arange(len(out))
+        x = pd.to_numeric(factors[factor], errors="coerce").to_numpy(dtype="float64")
+        z = np.full(n, np.nan)
+        z[passed] = _zscore(x[passed])
+        cols[f"z: {factor}"] = z
+        contrib = np.where(passed, weight * z, np.nan)
+        cols[f"contrib: {factor}"] = contrib
+        missing += (np.isnan(z) & passed).astype(int)
+        score += np.where(np.isnan(contrib), 0.0, contrib)
+    cols["score"] = np.where(passed, score, np.nan) if spec.score else np.full(n, np.nan)
+    cols["missing_score_factors"] = np.where(passed, missing, 0)
+    candidates = np.flatnonzero(passed)
     if spec.score:
         # Descending score, ties by universe order; only passed members are ranked.
-        keyed = pd.DataFrame({"score": out["score"], "order": order})[out["passed"]]
-        ranked = keyed.sort_values(["score", "order"], ascending=[False, True], kind="mergesort").index
-    else:
-        ranked = out.index[out["passed"]]
-    rank = pd.Series(np.nan, index=out.index)
-    rank.loc[ranked] = np.arange(1, len(ranked) + 1, dtype=float)
-    out["rank"] = rank
-    chosen = ranked if spec.top_n is None else ranked[: spec.top_n]
-    out["selected"] = out.index.isin(chosen)
-    return out
+        candidates = candidates[np.lexsort((candidates, -score[candidates]))]
+    rank = np.full(n, np.nan)
+    rank[candidates] = np.arange(1, len(candidates) + 1, dtype=float)
+    cols["rank"] = rank
+    chosen = candidates if spec.top_n is None else candidates[: spec.top_n]
+    selected = np.zeros(n, dtype=bool)
+    selected[chosen] = True
+    cols["selected"] = selected
+    return pd.DataFrame(cols, index=factors.index)
