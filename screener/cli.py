@@ -229,6 +229,19 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     _print_table(rows, ["series", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "turnover"])
     eq = run.equity[STRATEGY]
     print(f"{run.config.name}: {eq.index[0].date()} to {eq.index[-1].date()}, final value {eq.iloc[-1]:.4f}")
+    if args.split is not None:
+        from screener.pipeline import luck_report
+
+        split = float(args.split) if args.split.replace(".", "", 1).isdigit() else args.split
+        luck = luck_report(run, split)
+        for stat, ci in luck["bootstrap"].items():
+            print(f"{stat}: {ci['point']:.4f}, 95% bootstrap interval [{ci['low']:.4f}, {ci['high']:.4f}] "
+                  f"(stationary bootstrap, mean block {ci['block_length']:.1f} days, {ci['n_resamples']} resamples)")
+        print(f"in-sample / out-of-sample split at {luck['split_date']}:")
+        _print_table([{k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()} for r in luck["split"]],
+                     ["series", "metric", "in_sample", "out_of_sample", "change"])
+        if args.out:
+            (Path(args.out) / "luck.json").write_text(json.dumps(luck, indent=2, default=str) + "\n")
     return 0
 
 
@@ -410,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path)
     p.add_argument("--out", type=Path)
     p.add_argument("--no-tearsheet", action="store_true", help="skip tearsheet.html (saves ~3 s)")
+    p.add_argument("--split", metavar="DATE|FRACTION",
+                   help="is it luck? bootstrap intervals for Sharpe and CAGR and an in/out-of-sample split")
     p.set_defaults(func=_cmd_backtest)
 
     p = sub.add_parser("report", help="write tearsheet.html for a run directory made by `backtest --out`")

@@ -301,6 +301,31 @@ def run_backtest(
     return run
 
 
+def luck_report(run: BacktestRun, split: date | str | float = 0.5, *, n_resamples: int = 1000,
+                seed: int = 0) -> dict:
+    """Is it luck? Bootstrap intervals for Sharpe and CAGR, and an in-sample / out-of-sample split.
+
+    The intervals are stationary-bootstrap 95% percentile intervals of the strategy's daily returns; the split
+    compares the strategy's metrics with the first benchmark's before and after ``split``.
+
+    Returns
+    -------
+    dict
+        ``bootstrap``: {sharpe, cagr} each with point, low, high, se, block_length, n_resamples; ``split``:
+        rows of (series, metric, in_sample, out_of_sample, change); ``split_date``.
+    """
+    from screener.analytics.bootstrap import bootstrap_ci, split_report
+
+    strategy = run.returns[STRATEGY].iloc[1:] if len(run.returns) > 1 else run.returns[STRATEGY]
+    bench_cols = [c for c in run.returns.columns if c != STRATEGY]
+    benchmark = run.returns[bench_cols[0]].reindex(strategy.index).rename(bench_cols[0]) if bench_cols else None
+    boot = {stat: bootstrap_ci(strategy, stat, n_resamples=n_resamples, rng=seed) for stat in ("sharpe", "cagr")}
+    table = split_report(strategy.rename(STRATEGY), split, benchmark)
+    rows = [{"series": s, "metric": m, **{k: float(v) for k, v in vals.items()}}
+            for (s, m), vals in table.iterrows()]
+    return {"bootstrap": boot, "split": rows, "split_date": str(table.attrs.get("split_date"))}
+
+
 def data_hash(frames: list[pd.DataFrame]) -> str:
     """SHA-256 over the dates, tickers and values of the input frames (identifies the data a run used)."""
     h = hashlib.sha256()

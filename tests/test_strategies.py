@@ -90,3 +90,16 @@ def test_report_rewrites_the_tearsheet_of_a_run_dir(snapshot_env, tmp_path, caps
     assert (out / "tearsheet.html").stat().st_size > 10_000
     assert main(["report", str(tmp_path / "missing")]) == 1
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_luck_report_brackets_the_point_estimates(snapshot_env, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["backtest", str(STRATEGIES[-1]), "--out", str(out), "--no-tearsheet", "--split", "2023-06-30"]) == 0
+    luck = json.loads((out / "luck.json").read_text())
+    for stat in ("sharpe", "cagr"):
+        ci = luck["bootstrap"][stat]
+        assert ci["low"] < ci["point"] < ci["high"] and ci["n_resamples"] == 1000
+    run = screener.run_backtest(STRATEGIES[-1])
+    assert luck["bootstrap"]["sharpe"]["point"] == pytest.approx(run.metrics[STRATEGY]["sharpe"], rel=1e-2)
+    assert luck["split_date"].startswith("2023-06-30")
+    assert {r["metric"] for r in luck["split"]} >= {"cagr", "sharpe", "max_drawdown"}
