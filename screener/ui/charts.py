@@ -27,6 +27,7 @@ def membership_matrix(members: Mapping[str, Sequence[str]], rows: Sequence[str],
     fig.add_trace(go.Heatmap(z=z, x=tickers, y=used, colorscale=[[0, "#f4f4f6"], [1, "#1f77b4"]], showscale=False,
                              xgap=2, ygap=2, hovertemplate="%{x} · %{y}: %{z}<extra></extra>"))
     fig.update_layout(hovermode="closest")
+    fig.update_xaxes(dtick=1, tickangle=-60, tickfont={"size": 10})
     fig.update_yaxes(autorange="reversed")
     return fig
 
@@ -38,7 +39,8 @@ def exposure_heatmap(weights: pd.DataFrame, title: str) -> go.Figure:
                              colorscale="Blues", zmin=0, zmax=1, xgap=1, ygap=1, colorbar={"title": "weight"},
                              hovertemplate="%{x} · %{y}: %{z:.2f}<extra></extra>"))
     fig.update_layout(hovermode="closest")
-    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(dtick=1, tickangle=-60, tickfont={"size": 10})
+    fig.update_yaxes(autorange="reversed", dtick=1)
     return fig
 
 

@@ -49,17 +49,17 @@ def members_frame(ref: UniverseRef, fingerprint: str) -> pd.DataFrame:
         "name": facts["name"],
         "stages": facts["stages"].map(", ".join),
         "elements": facts["elements"].map(", ".join),
-        "country": facts["country"],
-        "asset_countries": facts["asset_countries"].map(", ".join),
         "status": facts["status"],
-        "currency": prices["currency"],
         "last_price": prices["last_price"],
+        "currency": prices["currency"],
         "last_date": prices["last_date"],
         f"return_1y_{uni.base_currency}": prices["return_1y"],
-        "first_date": prices["first_date"],
-        "prices": prices["prices"],
         "coverage": [src if src else f"missing: {why}" for src, why in zip(prices["source"], prices["missing"],
                                                                             strict=True)],
+        "first_date": prices["first_date"],
+        "prices": prices["prices"],
+        "country": facts["country"],
+        "asset_countries": facts["asset_countries"].map(", ".join),
     }, index=facts.index)
     return table
 
@@ -96,8 +96,8 @@ def render(ref: UniverseRef) -> None:
     })
     missing = table.index[table["prices"] == 0]
     if len(missing) and with_prices:
-        st.caption(f"Without prices ({len(missing)}): " + "; ".join(f"{t} ({table.at[t, 'coverage']})"
-                                                                     for t in missing))
+        st.caption(f"Without prices ({len(missing)}): {', '.join(missing)}; the coverage column says why "
+                   "(listings outside the snapshot are fetched by a refresh on the Data page).")
 
     left, right = st.columns(2)
     with left:
