@@ -339,6 +339,17 @@ def test_changing_the_form_and_clicking_run_reruns_the_backtest(filled_home):
     assert plotly_specs(at)["equity_chart"]["layout"]["yaxis"]["type"] == "log"
 
 
+def test_only_the_open_tab_is_drawn_and_the_tab_is_in_the_url(filled_home):
+    at = app(page="backtest", bt_tab="Weights")
+    assert_clean(at)
+    charts = plotly_specs(at)
+    assert "weights_chart" in charts and "equity_chart" not in charts
+    run = run_backtest(default_config())
+    held = [c for c in run.drifted_weights.columns if run.drifted_weights[c].fillna(0).abs().sum() > 0]
+    assert [t["name"] for t in charts["weights_chart"]["data"]] == held
+    assert at.query_params["bt_tab"] == "Weights"
+
+
 def test_an_invalid_strategy_is_a_message_naming_the_key(filled_home):
     at = app(page="backtest", bt_max_weight="0.05")
     assert not at.exception

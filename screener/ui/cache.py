@@ -206,7 +206,7 @@ def run_files(config_hash: str, token: str, fingerprint: str, _cfg: StrategyConf
 
     run = backtest(config_hash, token, fingerprint, _cfg)
     with tempfile.TemporaryDirectory() as tmp:
-        out = write_run(run, tmp)
+        out = write_run(run, tmp, tearsheet=False)  # the tearsheet is built on request (slow)
         return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
 
 

@@ -40,6 +40,8 @@ LOOKBACK = state.Param("bt_lookback", 63, int)
 USE_SCREEN = state.Param("bt_screen", True, state.parse_bool, state.dump_bool)
 LOG_SCALE = state.Param("bt_log", False, state.parse_bool, state.dump_bool)
 TEAR_BENCH = state.Param("bt_tear", "REMX")
+TABS = ("Equity", "Drawdowns", "Weights", "Turnover", "Trades and screen log")
+TAB = state.Param("bt_tab", TABS[0], choices=TABS)
 _TEARSHEET = "_tearsheet_ready"
 
 
@@ -219,22 +221,31 @@ def render(ref: UniverseRef) -> None:
                "max drawdown from the compounded curve; turnover per year (screener.analytics.metrics).")
 
     log_scale = state.bind(st.toggle, "Log scale", LOG_SCALE)
-    tabs = st.tabs(["Equity", "Drawdowns", "Weights", "Turnover", "Trades and screen log"])
-    with tabs[0]:
-        st.plotly_chart(charts.equity_curves(run.equity, bool(log_scale)), key="equity_chart")
-    with tabs[1]:
-        st.plotly_chart(charts.drawdowns(run.equity), key="drawdown_chart")
-    with tabs[2]:
-        st.plotly_chart(charts.weights_area(run.drifted_weights), key="weights_chart")
-        st.markdown("Target weights at each trade date")
-        st.dataframe(run.weights, width="stretch")
-    with tabs[3]:
-        st.metric("Turnover per year", format_metric(run.metrics["strategy"]["turnover"]))
-        st.plotly_chart(charts.turnover_bars(run.engine.turnover), key="turnover_chart")
-    with tabs[4]:
-        st.dataframe(run.trades, width="stretch", hide_index=True)
-        if not run.screen_log.empty:
-            st.dataframe(run.screen_log, width="stretch")
+    # Only the open tab is drawn (on_change="rerun"): hidden charts would cost every re-run their payload.
+    state.seed(TAB, valid=lambda v: v in TABS)
+    tabs = st.tabs(TABS, key=TAB.key, on_change="rerun")
+    state.write(TAB, st.session_state.get(TAB.key) or TABS[0])
+    opened = dict(zip(TABS, tabs, strict=True))
+    if opened["Equity"].open:
+        with opened["Equity"]:
+            st.plotly_chart(charts.equity_curves(run.equity, bool(log_scale)), key="equity_chart")
+    if opened["Drawdowns"].open:
+        with opened["Drawdowns"]:
+            st.plotly_chart(charts.drawdowns(run.equity), key="drawdown_chart")
+    if opened["Weights"].open:
+        with opened["Weights"]:
+            st.plotly_chart(charts.weights_area(run.drifted_weights), key="weights_chart")
+            st.markdown("Target weights at each trade date")
+            st.dataframe(run.weights, width="stretch")
+    if opened["Turnover"].open:
+        with opened["Turnover"]:
+            st.metric("Turnover per year", format_metric(run.metrics["strategy"]["turnover"]))
+            st.plotly_chart(charts.turnover_bars(run.engine.turnover), key="turnover_chart")
+    if opened["Trades and screen log"].open:
+        with opened["Trades and screen log"]:
+            st.dataframe(run.trades, width="stretch", hide_index=True)
+            if not run.screen_log.empty:
+                st.dataframe(run.screen_log, width="stretch")
     _downloads(cfg, ref, fingerprint, run)
     with st.expander("Manifest"):
         st.code(json.dumps(run.manifest, indent=2, default=str), language="json")
