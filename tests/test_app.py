@@ -150,6 +150,34 @@ def test_bad_url_parameters_fall_back_with_a_note(filled_home):
     assert "page" in notes and "universe" in notes
 
 
+def test_results_are_cached_but_failures_and_empty_results_are_not(filled_store, home, monkeypatch):
+    import screener.data.panel
+    from screener.exceptions import UniverseError
+    from screener.ui import cache
+
+    calls = []
+    real = screener.data.panel.load_prices
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(screener.data.panel, "load_prices", counting)
+    for _ in range(2):  # the empty store: an empty result, computed each time
+        assert cache.uncached_if_empty(cache.member_prices, "rare_earths", "t", "empty-store")["prices"].sum() == 0
+    assert len(calls) == 2
+    for _ in range(2):  # a failure, raised each time
+        with pytest.raises(UniverseError):
+            cache.member_prices("no_such_universe", "t", "empty-store")
+    empty = cache.data_fingerprint()
+    monkeypatch.setenv("SCREENER_HOME", str(filled_store))
+    fingerprint = cache.data_fingerprint()
+    assert fingerprint != empty  # other data, other keys
+    for _ in range(2):  # data: computed once
+        assert cache.uncached_if_empty(cache.member_prices, "rare_earths", "t", fingerprint)["prices"].sum() > 0
+    assert len(calls) == 3
+
+
 # -- 1. universe -----------------------------------------------------------------------------------------------
 def test_universe_members_prices_and_matrices_equal_the_library(filled_home):
     at = app(page="universe", universe="rare_earths")
@@ -501,3 +529,4 @@ def test_import_a_snapshot_from_the_data_page(empty_home, snapshot_dir):
     n = len(SnapshotProvider(snapshot_dir).tickers())
     assert any(f"Imported {n} tickers" in s.value for s in at.success)
     assert len(Store().tickers()) == n
+    assert len(frame(at, "fetched_at", "stale")) == n  # the page ran again: the status shows the new data

@@ -19,6 +19,7 @@ YAHOO_HOST = ("query2.finance.yahoo.com", 443)
 PROBE_TIMEOUT = 2.0
 OFFLINE_ENV = "SCREENER_OFFLINE"
 """Set to 1 to treat Yahoo Finance as unreachable without probing the network (tests, air-gapped machines)."""
+_DONE = "_data_last_action"
 STATUS_COLUMNS = ("first_date", "last_date", "rows", "source", "fetched_at", "stale", "problems", "warnings")
 
 
@@ -69,6 +70,12 @@ def refresh_targets(ref: UniverseRef) -> list[str]:
     return list(dict.fromkeys(tickers + fx))
 
 
+def _done(messages: list[tuple[str, str]]) -> None:
+    """Keep the outcome of a refresh or import and run the page again, so that the status shows the new data."""
+    st.session_state[_DONE] = messages
+    st.rerun()
+
+
 def _progress_callback(bar, verb: str):
     def progress(done: int, total: int, ticker: str) -> None:
         bar.progress(min(done / max(total, 1), 1.0), text=f"{verb} {done}/{total}: {ticker}")
@@ -98,12 +105,13 @@ def _refresh(ref: UniverseRef, online: bool, why: str) -> None:
             st.error(f"Offline: {report.offline}. The store is unchanged and still serves its data.",
                      icon=":material/cloud_off:")
             return
-        st.success(f"Updated {len(report.updated)} tickers, unchanged {len(report.unchanged)}, re-fetched "
-                   f"{len(report.refetched)}, empty {len(report.empty)}, failed {len(report.errors)}.")
-        for t, reason in report.errors.items():
-            st.warning(f"{t}: {reason}")
-        for t in report.empty:
-            st.caption(f"{t}: Yahoo Finance returned no data (unknown or delisted symbol?)")
+        messages = [("success", f"Updated {len(report.updated)} tickers, unchanged {len(report.unchanged)}, "
+                                f"re-fetched {len(report.refetched)}, empty {len(report.empty)}, failed "
+                                f"{len(report.errors)}.")]
+        messages += [("warning", f"{t}: {reason}") for t, reason in report.errors.items()]
+        messages += [("caption", f"{t}: Yahoo Finance returned no data (unknown or delisted symbol?)")
+                     for t in report.empty]
+        _done(messages)
 
 
 def _import() -> None:
@@ -131,9 +139,8 @@ def _import() -> None:
             st.error(str(exc))
             return
         bar.empty()
-        st.success(f"Imported {len(written)} tickers into the store.")
-        for t, why in result.errors.items():
-            st.warning(f"{t}: {why}")
+        _done([("success", f"Imported {len(written)} tickers into the store."),
+               *(("warning", f"{t}: {why}") for t, why in result.errors.items())])
 
 
 def render(ref: UniverseRef) -> None:
@@ -147,6 +154,8 @@ def render(ref: UniverseRef) -> None:
     else:
         st.warning(f"Offline: {why}. The app runs from the store and the snapshot; refreshing is not possible "
                    "until Yahoo Finance can be reached.", icon=":material/cloud_off:")
+    for kind, text in st.session_state.pop(_DONE, []):
+        getattr(st, kind)(text)
     from screener.paths import snapshot_dir
 
     snap = snapshot_dir()
