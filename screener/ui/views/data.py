@@ -119,6 +119,9 @@ def _import() -> None:
 
     st.subheader("Import a snapshot directory")
     default = snapshot_dir()
+    if default is None:
+        beside = Path.cwd().parent / "shared" / "marketdata"  # the checkout's convention (README, Offline data)
+        default = beside if (beside / "prices").is_dir() else None
     path = st.text_input("Snapshot directory (format of shared/marketdata: prices/<SYMBOL>.csv)",
                          value=str(default) if default else "", key="w_snapshot_dir")
     if st.button("Import into the store", key="w_import", icon=":material/download:"):
@@ -182,5 +185,6 @@ def render(ref: UniverseRef) -> None:
             "stale": st.column_config.CheckboxColumn("stale"),
         })
         st.plotly_chart(charts.coverage(status), key="coverage_chart")
+        st.caption("Red: stale (last bar older than the staleness limit) or with problems; blue: up to date.")
     _refresh(ref, online, why)
     _import()

@@ -250,7 +250,11 @@ def render(ref: UniverseRef) -> None:
     absent = [t for t in table.index if t not in result.index]
     if absent:
         st.caption(f"Not screened, no price in the year before the date ({len(absent)}): {', '.join(absent)}.")
-    st.dataframe(result, width="stretch")
+    first = [c for c in ("rank", "selected", "score", "passed") if c in result.columns]
+    passes = [c for c in result.columns if c.startswith("pass: ")]
+    contribs = [c for c in result.columns if c.startswith("contrib: ")]
+    shown = first + passes + contribs + [c for c in result.columns if c not in (*first, *passes, *contribs)]
+    st.dataframe(result[shown], width="stretch")
     st.download_button("Download the screen (CSV)", result.to_csv(float_format="%.10g"),
                        file_name=f"screen_{ref.load().name}_{as_of.isoformat()}.csv", mime="text/csv",
                        on_click="ignore", key="w_screen_csv")
