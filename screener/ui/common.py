@@ -143,6 +143,7 @@ def run_page(render: Callable[[UniverseRef], None], ref: UniverseRef) -> None:
         render(ref)
     except ScreenerError as exc:
         st.error(str(exc))
+        _hint_if_no_data()
     except (ValueError, TypeError, KeyError) as exc:
         log.exception("page error")
         st.error(f"{type(exc).__name__}: {exc}")
@@ -151,10 +152,20 @@ def run_page(render: Callable[[UniverseRef], None], ref: UniverseRef) -> None:
         st.error(f"Something went wrong ({type(exc).__name__}: {exc}). Details are in the server log.")
 
 
+def _hint_if_no_data() -> None:
+    from screener.data.store import Store
+    from screener.paths import snapshot_dir
+
+    if snapshot_dir() is None and not Store().tickers():
+        st.info("The store is empty and no snapshot is configured: import a snapshot directory on the Data page "
+                "(or run `screener data import DIR`), or refresh from Yahoo Finance when it is reachable.")
+
+
 def show_error(exc: BaseException) -> None:
     """One clear line for an error met while building a part of a page."""
     if isinstance(exc, ScreenerError):
         st.error(str(exc))
+        _hint_if_no_data()
     else:
         log.warning("page part failed: %s", exc)
         st.error(f"{type(exc).__name__}: {exc}")

@@ -206,7 +206,7 @@ def render(ref: UniverseRef) -> None:
     try:
         run = cache.backtest(key, ref.token, fingerprint, cfg)
     except ScreenerError as exc:
-        st.error(str(exc))
+        common.show_error(exc)
         st.stop()
     if run.data_notes:
         with st.expander(f"Data notes ({len(run.data_notes)})"):
