@@ -153,7 +153,7 @@ def reruns_apptest(rounds: int) -> None:
 
     def change(costs: float) -> float:
         at.slider(key="w_bt_costs").set_value(costs)
-        at.button[0].click()  # Run backtest (the form's submit button)
+        at.button(key="w_run_backtest").click()
         start = time.perf_counter()
         at.run()
         elapsed = time.perf_counter() - start

@@ -355,7 +355,7 @@ def test_changing_the_form_and_clicking_run_reruns_the_backtest(filled_home):
     at.selectbox(key="w_bt_weighting").set_value("inverse_vol")
     at.slider(key="w_bt_costs").set_value(20.0)
     at.slider(key="w_bt_max_weight").set_value(0.3)
-    at.button[0].click()  # "Run backtest" is the form's submit button
+    at.button(key="w_run_backtest").click()
     at.run()
     assert_clean(at)
     assert at.query_params["bt_weighting"] == "inverse_vol" and at.query_params["bt_costs"] == "20.0"

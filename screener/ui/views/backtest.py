@@ -118,7 +118,7 @@ def _form(ref: UniverseRef) -> None:
                        max_value=756, step=1, valid=state.clamp(2, 756))
         state.bind(st.checkbox, "Apply the screen from the Factors and screen page", USE_SCREEN)
         st.caption("Screen: " + factors.describe(factors.screen_spec()))
-        st.form_submit_button("Run backtest", type="primary", icon=":material/play_arrow:")
+        st.form_submit_button("Run backtest", type="primary", icon=":material/play_arrow:", key="w_run_backtest")
 
 
 def build_config(ref: UniverseRef) -> StrategyConfig:
