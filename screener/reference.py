@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -529,6 +530,20 @@ def load_reference(directory: str | os.PathLike[str] | None = None) -> Reference
     root = Path(directory).expanduser() if directory is not None else reference_dir()
     if not root.is_dir():
         raise DataError(f"{root}: reference directory not found")
+    versions = []
+    for file in FILES:
+        try:
+            st = (root / file).stat()
+            versions.append((file, st.st_mtime_ns, st.st_size))
+        except OSError:
+            versions.append((file, -1, -1))
+    # Parsed once per version of the files: the validation is the slow part and the files rarely change.
+    return _load_cached(str(root.resolve()), tuple(versions))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(directory: str, versions: tuple) -> Reference:
+    root = Path(directory)
 
     def parse(file: str, parser: Callable[[pd.DataFrame, _Checker], pd.DataFrame]) -> pd.DataFrame:
         path = root / file
