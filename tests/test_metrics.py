@@ -200,3 +200,13 @@ def test_a_positive_shift_never_worsens_max_drawdown(values, shift):
     r = pd.Series(values)
     assert metrics.max_drawdown(r + shift) >= metrics.max_drawdown(r) - 1e-12
     assert -1.0 <= metrics.max_drawdown(r) <= 0.0
+
+
+def test_drawdown_series_minimum_is_the_max_drawdown():
+    from screener.analytics.metrics import drawdown_series, max_drawdown
+
+    rng = np.random.default_rng(7)
+    returns = pd.Series(rng.normal(0.0003, 0.02, 500), index=pd.bdate_range("2020-01-01", periods=500))
+    equity = pd.concat([pd.Series([1.0], index=[returns.index[0] - pd.Timedelta(days=1)]), (1 + returns).cumprod()])
+    dd = drawdown_series(equity)
+    assert dd.max() == 0.0 and dd.min() == pytest.approx(max_drawdown(returns), rel=1e-12)

@@ -273,3 +273,18 @@ def summary(returns: pd.Series, risk_free: float | pd.Series = 0.0, periods: int
         "max_drawdown": max_drawdown(returns),
         "calmar": calmar(returns, periods),
     }
+
+
+def drawdown_series(equity: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+    """Fall from the running peak of an equity curve (0 at a new high, negative below it).
+
+    Parameters
+    ----------
+    equity : Series or DataFrame of shape (n_dates,) or (n_dates, n_series)
+        Values (not returns), e.g. `BacktestRun.equity`; NaN before a series starts stays NaN.
+
+    Returns
+    -------
+    Same shape as `equity`; its minimum equals `max_drawdown` of the curve's returns.
+    """
+    return equity / equity.cummax() - 1.0

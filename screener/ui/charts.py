@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from screener.analytics.metrics import drawdown_series
+
 _HEIGHT = 380
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientation": "h", "y": -0.15},
            "hovermode": "x unified"}
@@ -68,12 +70,12 @@ def equity_curves(equity: pd.DataFrame, log_scale: bool, title: str = "Growth of
 def drawdowns(equity: pd.DataFrame, title: str = "Drawdown from the running peak") -> go.Figure:
     """Underwater curves: each equity curve against its running peak.
 
-    A drawing only: the metrics table's maximum drawdown comes from `screener.analytics.metrics`.
+    The series comes from `screener.analytics.metrics.drawdown_series`.
     """
     fig = _figure(title, height=300)
     for col in equity.columns:
         s = equity[col].dropna()
-        fig.add_trace(go.Scatter(x=s.index, y=(s / s.cummax() - 1.0).to_numpy(), name=str(col), mode="lines",
+        fig.add_trace(go.Scatter(x=s.index, y=drawdown_series(s).to_numpy(), name=str(col), mode="lines",
                                  fill="tozeroy" if col == equity.columns[0] else None))
     fig.update_yaxes(tickformat=".0%")
     return fig
