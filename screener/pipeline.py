@@ -123,11 +123,34 @@ def _member_prices(data: MarketData, uni: Universe) -> pd.DataFrame:
     return uni.mask_unlisted(data.base["adj_close"][members])
 
 
-def compute_factors(cfg: StrategyConfig, uni: Universe, data: MarketData, dates: pd.DatetimeIndex) -> pd.DataFrame:
-    """Factor table at ``dates`` for the universe's members: (date, ticker) x factor, from data up to each date."""
-    from screener.factors.table import factor_table
+_FACTOR_MEMO: dict[tuple, pd.DataFrame] = {}
+_FACTOR_MEMO_SIZE = 4
 
-    return factor_table(uni, data, dates, event_date=cfg.factors.event_date, backfill=cfg.factors.backfill)
+
+def compute_factors(cfg: StrategyConfig, uni: Universe, data: MarketData, dates: pd.DatetimeIndex,
+                    fingerprint: str | None = None) -> pd.DataFrame:
+    """Factor table at ``dates`` for the universe's members: (date, ticker) x factor, from data up to each date.
+
+    With a ``fingerprint`` of the input data, the table is remembered for a few calls: runs that differ only
+    in portfolio settings (costs, caps, weighting) reuse it. Callers must not modify the returned frame.
+    """
+    from screener.factors.table import factor_table
+    from screener.reference import load_reference
+
+    reference = load_reference()  # one object per version of the reference files
+    key = None
+    if fingerprint is not None:
+        key = (fingerprint, uni, id(reference), cfg.factors, dates.asi8.tobytes())
+        cached = _FACTOR_MEMO.get(key)
+        if cached is not None:
+            return cached
+    table = factor_table(uni, data, dates, reference=reference, event_date=cfg.factors.event_date,
+                         backfill=cfg.factors.backfill)
+    if key is not None:
+        if len(_FACTOR_MEMO) >= _FACTOR_MEMO_SIZE:
+            _FACTOR_MEMO.pop(next(iter(_FACTOR_MEMO)))
+        _FACTOR_MEMO[key] = table
+    return table
 
 
 def _groups(uni: Universe) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -153,17 +176,17 @@ def _categorical(uni: Universe, tickers: list[str]) -> pd.DataFrame:
 
 
 def _factor_frames(factors: pd.DataFrame | None, base: pd.DataFrame) -> dict[pd.Timestamp, pd.DataFrame]:
-    """Per decision date, the members' categories joined with their numeric factors (ticker x factor)."""
+    """Per decision date, the members' numeric factors joined with their categories (ticker x factor)."""
     if factors is None:
         return {}
     numeric = factors.drop(columns=[c for c in CATEGORICAL_FACTORS if c in factors.columns and c in base.columns])
-    out = {}
-    for day, rows in numeric.groupby(level="date", sort=False):
-        frame = rows.droplevel("date").reindex(base.index)
-        for col in base.columns:
-            frame[col] = base[col].to_numpy()
-        out[day] = frame
-    return out
+    dates = numeric.index.get_level_values("date").unique()
+    full = numeric.reindex(pd.MultiIndex.from_product([dates, base.index], names=["date", "ticker"]))
+    n = len(base.index)
+    values = {c: full[c].to_numpy().reshape(len(dates), n) for c in full.columns}
+    categories = {c: base[c].to_numpy() for c in base.columns}
+    return {day: pd.DataFrame({**{c: v[i] for c, v in values.items()}, **categories}, index=base.index)
+            for i, day in enumerate(dates)}
 
 
 def cap_with_cash(weights: pd.Series, max_weight: float | None, group_caps: dict[str, dict[str, float]],
@@ -226,12 +249,13 @@ def run_backtest(
         raise DataError(f"no member of {uni.name!r} has a price between {cfg.start} and {end.date()}")
     members = list(prices.columns)
     decisions = rebalance_dates(prices.index, cfg.portfolio.rebalance)
-    factors = compute_factors(cfg, uni, data, decisions) if _needs_factors(cfg) else None
+    fingerprint = data_hash([data.base["adj_close"], data.base["close"], data.base["volume"]])
+    factors = compute_factors(cfg, uni, data, decisions, fingerprint) if _needs_factors(cfg) else None
     returns = listing_returns(members_all[members])
     base = _categorical(uni, members)
     groups = _groups(uni)
     caps = {dim: dict(c) for dim, c in cfg.portfolio.group_caps}
-    rows, logs = [], []
+    rows, logs, log_extra = [], [], []
     tradable = bridge_closed_days(prices)
     frames = _factor_frames(factors, base)
     for day in decisions:
@@ -263,10 +287,9 @@ def run_backtest(
                         f"{1 - weights.sum():.4g} held in cash")
         weights = weights.reindex(members).fillna(0.0)
         rows.append(weights.rename(day))
-        table["weight"] = weights.reindex(table.index).fillna(0.0)
-        table["method_used"] = result.method_used
-        table["fallbacks"] = "; ".join([*result.fallbacks, cap_note] if cap_note else result.fallbacks)
         logs.append(table)
+        log_extra.append((weights.reindex(table.index).fillna(0.0).to_numpy(), result.method_used,
+                          "; ".join([*result.fallbacks, cap_note] if cap_note else result.fallbacks)))
     targets = pd.DataFrame(rows, columns=members).fillna(0.0)
     engine = run_engine(bridge_closed_days(prices), targets, lag=cfg.portfolio.lag, costs_bps=cfg.portfolio.costs_bps,
                         initial_capital=cfg.portfolio.initial_capital)
@@ -294,10 +317,16 @@ def run_backtest(
         if b not in benchmarks:
             notes.append(f"benchmark {b}: no prices ({data.missing.get(b, 'not found')})")
     screen_log = pd.concat(logs, keys=decisions, names=["date", "ticker"]) if logs else pd.DataFrame()
+    if logs:
+        # Added once for all dates: per-row assignment of text columns is slow in pandas.
+        sizes = [len(t) for t in logs]
+        screen_log["weight"] = np.concatenate([w for w, _, _ in log_extra])
+        screen_log["method_used"] = np.repeat([m for _, m, _ in log_extra], sizes)
+        screen_log["fallbacks"] = np.repeat([f for _, _, f in log_extra], sizes)
     run = BacktestRun(config=cfg, equity=equity, returns=rets_frame, weights=engine.target_weights,
                       drifted_weights=engine.weights, trades=engine.trades, metrics=metrics,
                       screen_log=screen_log, engine=engine, prices=prices, data_notes=notes)
-    run.manifest = manifest(cfg, data, uni)
+    run.manifest = manifest(cfg, data, uni, fingerprint)
     return run
 
 
@@ -346,13 +375,13 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def manifest(cfg: StrategyConfig, data: MarketData, uni: Universe) -> dict:
+def manifest(cfg: StrategyConfig, data: MarketData, uni: Universe, fingerprint: str | None = None) -> dict:
     """Reproducibility record: the parsed config and its hash, the input data hash, package versions."""
     return {
         "config": cfg.to_json_dict(),
         "config_hash": cfg.config_hash(),
         "universe": {"name": uni.name, "path": str(uni.path), "members": list(uni.tickers)},
-        "data_hash": data_hash([data.base["adj_close"], data.base["close"], data.base["volume"]]),
+        "data_hash": fingerprint or data_hash([data.base["adj_close"], data.base["close"], data.base["volume"]]),
         "data_sources": data.sources,
         "missing": data.missing,
         "versions": _versions(),
