@@ -91,3 +91,18 @@ def test_a_holiday_in_one_market_does_not_force_a_sale(snapshot_dir, home, tmp_p
     assert run.weights.loc[holiday, "LYC.AX"] == pytest.approx(0.5)
     assert not ((run.trades["date"] == holiday) & (run.trades["asset"] == "LYC.AX")
                 & (run.trades["quantity"] < -1e3)).any()
+
+
+def test_too_few_names_for_the_cap_hold_the_rest_in_cash(snapshot_dir, home):
+    from screener.config import Filter, ScreenSpec
+
+    cfg = StrategyConfig(name="capped", universe=US_CHAIN, start=date(2023, 1, 3), end=date(2023, 12, 29),
+                         screen=ScreenSpec(filters=(Filter("status", "in", ("producing",)),)),
+                         portfolio=PortfolioSpec(weighting="equal", rebalance="quarterly", max_weight=0.25))
+    run = run_backtest(cfg, snapshot=snapshot_dir)
+    producing = [m.ticker for m in load_universe(US_CHAIN).members if m.status == "producing"]
+    assert len(producing) == 3
+    np.testing.assert_allclose(run.weights[producing].to_numpy(), 0.25)
+    np.testing.assert_allclose(run.weights.sum(axis=1), 0.75)
+    log = run.screen_log.xs(run.weights.index[0], level="date")
+    assert log["fallbacks"].str.contains("caps cannot be met by 3 selected names").all()
