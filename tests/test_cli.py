@@ -152,3 +152,32 @@ def test_fetch_offline_keeps_the_store_and_says_so(home, snapshot_dir, monkeypat
     assert code == 1
     assert "unreachable" in err and "store is unchanged" in err and "Traceback" not in err
     assert (home / "store" / "bars" / "MP.parquet").read_bytes() == before
+
+
+def test_screener_app_serves_on_localhost(home, snapshot_dir):
+    """The README's app command: `screener app` starts Streamlit on localhost and the page answers."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "screener.cli", "app", "--headless", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=2) as r:
+                    assert r.read() == b"ok"
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.monotonic() < deadline, "screener app did not answer within 60 s"
+                time.sleep(0.3)
+        with urllib.request.urlopen(f"http://localhost:{port}/", timeout=5) as r:
+            assert b"<div id=\"root\">" in r.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
