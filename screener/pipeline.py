@@ -25,15 +25,13 @@ from screener.data.panel import MarketData, load_market_data
 from screener.data.snapshot import SnapshotProvider
 from screener.data.store import Store
 from screener.exceptions import ConfigError, DataError
+from screener.factors.table import FACTOR_BENCHMARKS, HISTORY_DAYS, factor_table
 from screener.markets import load_markets
 from screener.periods import TRADING_DAYS_PER_YEAR
 from screener.screen import screen_at
 from screener.universe import Universe, load_universe
 from screener.weights import weigh
 
-HISTORY_DAYS = 400
-"""Calendar days of history loaded before `start`, enough for 12-month momentum and one-year windows."""
-FACTOR_BENCHMARKS = ("SPY", "REMX")
 STRATEGY = "strategy"
 """Column of the strategy in `BacktestRun.equity` and key in `BacktestRun.metrics`."""
 
@@ -134,7 +132,6 @@ def compute_factors(cfg: StrategyConfig, uni: Universe, data: MarketData, dates:
     With a ``fingerprint`` of the input data, the table is remembered for a few calls: runs that differ only
     in portfolio settings (costs, caps, weighting) reuse it. Callers must not modify the returned frame.
     """
-    from screener.factors.table import factor_table
     from screener.reference import load_reference
 
     reference = load_reference()  # one object per version of the reference files
